@@ -1,0 +1,4 @@
+{#- Layers land in schemas named for themselves (staging, intermediate, marts, publish). -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,111 @@
+-- One row per person: identity, consent, commerce and email engagement, as of the run date.
+with
+
+records as (
+    select * from {{ ref('int_customers_stitched') }}
+),
+
+orders as (
+    select * from {{ ref('stg_shopify__orders') }}
+),
+
+email_events as (
+    select * from {{ ref('stg_sendgrid__email_events') }}
+),
+
+email_to_customer as (
+    select distinct email_normalized, customer_id
+    from records
+    where email_normalized is not null
+),
+
+shop_to_customer as (
+    select record_id as shop_customer_id, customer_id
+    from records
+    where source = 'shopify_customer'
+),
+
+profile as (
+    select
+        customer_id,
+        first_name,
+        last_name,
+        email_normalized as email,
+        row_number() over (
+            partition by customer_id
+            order by source_priority, (first_name is null), created_at desc
+        ) as survivor_rank
+    from records
+),
+
+record_counts as (
+    select
+        customer_id,
+        count(*) as source_record_count,
+        sum(case when source = 'salesforce_contact' then 1 else 0 end) as sfdc_contact_count,
+        sum(case when source = 'salesforce_lead' then 1 else 0 end) as sfdc_lead_count,
+        bool_or(has_opted_out_of_email) as has_opted_out_of_email,
+        bool_or(is_do_not_call) as is_do_not_call
+    from records
+    group by customer_id
+),
+
+order_facts as (
+    select
+        coalesce(by_shop.customer_id, by_email.customer_id) as customer_id,
+        count(*) as order_count,
+        sum(orders.total_price) as lifetime_value,
+        min(orders.ordered_at) as first_ordered_at,
+        max(orders.ordered_at) as last_ordered_at
+    from orders
+    left join shop_to_customer as by_shop on orders.shop_customer_id = by_shop.shop_customer_id
+    left join email_to_customer as by_email on orders.email_normalized = by_email.email_normalized
+    where not orders.is_cancelled
+    group by coalesce(by_shop.customer_id, by_email.customer_id)
+),
+
+email_facts as (
+    select
+        email_to_customer.customer_id,
+        sum(case when email_events.event_type = 'delivered' then 1 else 0 end) as emails_delivered_recent,
+        sum(case when email_events.event_type = 'open' then 1 else 0 end) as email_opens_recent,
+        sum(case when email_events.event_type = 'click' then 1 else 0 end) as email_clicks_recent
+    from email_events
+    inner join email_to_customer on email_events.email_normalized = email_to_customer.email_normalized
+    where email_events.event_at >= {{ run_day_end() }} - interval '{{ var("engagement_window_days") }} days'
+    group by email_to_customer.customer_id
+),
+
+final as (
+    select
+        record_counts.customer_id,
+        profile.first_name,
+        profile.last_name,
+        profile.email,
+        record_counts.source_record_count,
+        record_counts.sfdc_contact_count,
+        record_counts.sfdc_lead_count,
+        coalesce(order_facts.order_count, 0) as order_count,
+        round(coalesce(order_facts.lifetime_value, 0), 2) as lifetime_value,
+        cast(order_facts.first_ordered_at as date) as first_order_date,
+        cast(order_facts.last_ordered_at as date) as last_order_date,
+        coalesce(email_facts.emails_delivered_recent, 0) as emails_delivered_recent,
+        coalesce(email_facts.email_opens_recent, 0) as email_opens_recent,
+        coalesce(email_facts.email_clicks_recent, 0) as email_clicks_recent,
+        case
+            when coalesce(email_facts.email_clicks_recent, 0) > 0 then 'engaged'
+            when coalesce(email_facts.email_opens_recent, 0) > 0 then 'passive'
+            when coalesce(email_facts.emails_delivered_recent, 0) > 0 then 'unengaged'
+            else 'unreached'
+        end as email_engagement,
+        record_counts.has_opted_out_of_email,
+        record_counts.is_do_not_call,
+        {{ run_date() }} as as_of_date
+    from record_counts
+    inner join profile
+        on record_counts.customer_id = profile.customer_id and profile.survivor_rank = 1
+    left join order_facts on record_counts.customer_id = order_facts.customer_id
+    left join email_facts on record_counts.customer_id = email_facts.customer_id
+)
+
+select * from final

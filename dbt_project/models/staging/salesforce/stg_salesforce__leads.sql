@@ -1,0 +1,47 @@
+-- The state of each Salesforce Lead as of the run date: its newest landed version.
+with
+
+source as (
+    select * from {{ source('salesforce', 'lead') }}
+    where ds <= {{ run_date() }}
+),
+
+versions as (
+    select
+        *,
+        row_number() over (partition by id order by systemmodstamp desc, ds desc) as version_rank
+    from source
+),
+
+renamed as (
+    select
+        -- ids
+        id as sfdc_lead_id,
+        convertedcontactid as sfdc_converted_contact_id,
+        masterrecordid as sfdc_master_record_id,
+        -- strings
+        firstname as first_name,
+        lastname as last_name,
+        company,
+        email,
+        {{ normalize_email('email') }} as email_normalized,
+        phone,
+        city,
+        postalcode as postal_code,
+        country,
+        status as lead_status,
+        leadsource as lead_source,
+        -- booleans
+        coalesce(isconverted, false) as is_converted,
+        coalesce(hasoptedoutofemail, false) as has_opted_out_of_email,
+        coalesce(donotcall, false) as is_do_not_call,
+        coalesce(isdeleted, false) as is_deleted,
+        -- timestamps
+        createddate as created_at,
+        systemmodstamp as system_modstamp_at,
+        ds as landed_date
+    from versions
+    where version_rank = 1
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""Activation: write personalized attributes back into Salesforce — only what changed."""

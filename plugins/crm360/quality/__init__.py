@@ -1,0 +1,1 @@
+"""Quality gates: Great Expectations suites over landed and published data."""

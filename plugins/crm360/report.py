@@ -1,0 +1,103 @@
+"""The run summary: what the nightly run did, in numbers a person reads.
+
+Written per run date to `<reports>/<ds>/run_summary.{json,md}` and, for the newest run, to the
+stable paths `<reports>/latest.{json,md}`. It shows counts only: no emails, phones or names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from crm360.rundate import RunWindow
+from crm360.warehouse import OPS_SCHEMA
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    try:
+        row = con.execute(sql).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row else None
+
+
+def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow) -> dict[str, Any]:
+    metrics = con.execute(
+        f"select stage, metric, value from {OPS_SCHEMA}.stage_metrics where run_id = ? order by stage, metric",
+        [window.run_id]).fetchall()
+    stages: dict[str, dict[str, float]] = {}
+    for stage, metric, value in metrics:
+        stages.setdefault(stage, {})[metric] = value
+    checks = con.execute(
+        f"select suite, severity, success, expectations_evaluated, expectations_failed, first_failure "
+        f"from {OPS_SCHEMA}.quality_results where run_id = ? order by suite", [window.run_id]).fetchall()
+    push = stages.get("push_to_salesforce", {})
+    return {
+        "run_id": window.run_id,
+        "run_type": window.run_type,
+        "ds": window.ds_str,
+        "data_interval": [window.start.isoformat(), window.end.isoformat()],
+        "customers_unified": _scalar(con, "select count(*) from marts.customer_360"),
+        "source_records_unified": _scalar(con, "select sum(source_record_count) from marts.customer_360"),
+        "stages": stages,
+        "checks": [
+            {"suite": s, "severity": sev, "success": ok, "evaluated": n, "failed": f, "first_failure": ff}
+            for s, sev, ok, n, f, ff in checks
+        ],
+        "checks_passed": sum(1 for c in checks if c[2]),
+        "checks_failed": sum(1 for c in checks if not c[2]),
+        "salesforce": {
+            "records_written": int(sum(v for k, v in push.items() if k.endswith(".succeeded"))),
+            "records_failed": int(sum(v for k, v in push.items() if k.endswith(".failed"))),
+            "records_changed": int(sum(v for k, v in push.items() if k.endswith(".changed"))),
+            "api_calls": int(sum(v for k, v in push.items() if k.endswith(".api_calls"))),
+        },
+    }
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# crm360 nightly run — {summary['ds']}",
+        "",
+        f"Run `{summary['run_id']}` ({summary['run_type']}), data interval "
+        f"{summary['data_interval'][0]} → {summary['data_interval'][1]}.",
+        "",
+        f"- Customers unified: **{summary['customers_unified']}** "
+        f"(from {summary['source_records_unified']} source records)",
+        f"- Quality checks: **{summary['checks_passed']} passed, {summary['checks_failed']} failed**",
+        f"- Salesforce: **{summary['salesforce']['records_written']} records written**, "
+        f"{summary['salesforce']['records_failed']} failed, {summary['salesforce']['records_changed']} changed, "
+        f"{summary['salesforce']['api_calls']} API calls",
+        "",
+        "## Rows per stage",
+        "",
+        "| stage | metric | value |",
+        "|---|---|---:|",
+    ]
+    for stage, metrics in summary["stages"].items():
+        for metric, value in metrics.items():
+            lines.append(f"| {stage} | {metric} | {value:g} |")
+    lines += ["", "## Quality checks", "", "| suite | severity | result | failed / evaluated | first failure |",
+              "|---|---|---|---:|---|"]
+    for c in summary["checks"]:
+        result = "passed" if c["success"] else "FAILED"
+        lines.append(f"| {c['suite']} | {c['severity']} | {result} | {c['failed']} / {c['evaluated']} | "
+                     f"{c['first_failure'] or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(summary: dict[str, Any], reports_root: Path) -> dict[str, Path]:
+    day = reports_root / summary["ds"]
+    day.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, indent=2, default=str)
+    markdown = render_markdown(summary)
+    paths = {"json": day / "run_summary.json", "markdown": day / "run_summary.md",
+             "latest_json": reports_root / "latest.json", "latest_markdown": reports_root / "latest.md"}
+    paths["json"].write_text(text)
+    paths["markdown"].write_text(markdown)
+    paths["latest_json"].write_text(text)
+    paths["latest_markdown"].write_text(markdown)
+    return paths

@@ -1,0 +1,1 @@
+"""Salesforce access: connection, describe-driven extraction, activation writes."""

@@ -1,0 +1,69 @@
+"""Paths and knobs, read from the environment with sensible defaults.
+
+Secrets never live here: Salesforce credentials come from the Airflow connection
+(`salesforce_default`, or `CRM360_SALESFORCE_CONN_ID`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Salesforce objects extracted every night, in dependency order.
+DEFAULT_SF_OBJECTS = ("Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where crm360 reads and writes, and how it behaves. Build with `Settings.from_env()`."""
+
+    home: Path
+    warehouse_path: Path
+    landing_root: Path
+    inbox_root: Path
+    reports_root: Path
+    dbt_project_dir: Path
+    expectations_dir: Path
+    salesforce_conn_id: str = "salesforce_default"
+    sf_objects: tuple[str, ...] = DEFAULT_SF_OBJECTS
+    sf_overlap_minutes: float = 15.0
+    sf_api_budget_share: float = 0.5
+    push_max_change_share: float = 0.5
+    bulk_wait_seconds: float = 5.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = _path("CRM360_HOME", REPO_ROOT)
+        objects = os.environ.get("CRM360_SF_OBJECTS")
+        return cls(
+            home=home,
+            warehouse_path=_path("CRM360_WAREHOUSE", home / "warehouse" / "crm360.duckdb"),
+            landing_root=_path("CRM360_LANDING", home / "data" / "landing"),
+            inbox_root=_path("CRM360_INBOX", home / "data" / "inbox"),
+            reports_root=_path("CRM360_REPORTS", home / "reports"),
+            dbt_project_dir=_path("CRM360_DBT_PROJECT", REPO_ROOT / "dbt_project"),
+            expectations_dir=_path("CRM360_EXPECTATIONS", REPO_ROOT / "expectations"),
+            salesforce_conn_id=os.environ.get("CRM360_SALESFORCE_CONN_ID", "salesforce_default"),
+            sf_objects=tuple(o.strip() for o in objects.split(",") if o.strip()) if objects else DEFAULT_SF_OBJECTS,
+            sf_overlap_minutes=_float("CRM360_SF_OVERLAP_MINUTES", 15.0),
+            sf_api_budget_share=_float("CRM360_SF_API_BUDGET_SHARE", 0.5),
+            push_max_change_share=_float("CRM360_PUSH_MAX_CHANGE_SHARE", 0.5),
+            bulk_wait_seconds=_float("CRM360_BULK_WAIT_SECONDS", 5.0),
+        )

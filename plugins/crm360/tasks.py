@@ -1,0 +1,210 @@
+"""The nightly stages, one function per DAG task.
+
+Each takes the run's `RunWindow` and `Settings`, does one stage's work for that run date, records
+its numbers in `crm360_ops.stage_metrics`, and returns a small JSON-able summary (the task's
+XCom). The DAG file only wires these together.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from crm360 import warehouse
+from crm360.rundate import RunWindow
+from crm360.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL_SOURCES = ("sendgrid", "segment", "shopify")
+
+
+class ApiBudgetExceeded(RuntimeError):
+    """The run would spend more of the daily Salesforce API allocation than allowed."""
+
+
+def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.salesforce import client, extract
+
+    force = bool(window.params.get("full_refresh_extract", False))
+    pending = [o for o in settings.sf_objects
+               if force or not (settings.landing_root / extract.SOURCE / extract.entity_name(o)
+                                / f"ds={window.ds_str}" / "part-00000.parquet").exists()]
+    summary: dict[str, Any] = {"objects": {}}
+    if pending:
+        sf = client.connect(settings.salesforce_conn_id)
+        used, allowed = client.api_usage(sf)
+        overlap = timedelta(minutes=settings.sf_overlap_minutes)
+        needed = 0
+        for sobject in pending:
+            _, where = extract.plan_window(settings.landing_root, sobject, window, overlap)
+            needed += extract.estimate_api_calls(extract.count_rows(sf, sobject, where))
+        budget = int(allowed * settings.sf_api_budget_share)
+        if used + needed > budget:
+            raise ApiBudgetExceeded(
+                f"extracting {len(pending)} objects for ds={window.ds_str} needs about {needed} API calls; "
+                f"{used} of {allowed} daily calls are used and crm360 may use up to "
+                f"{settings.sf_api_budget_share:.0%} ({budget}). Nothing was extracted. Wait for the "
+                "allocation to reset or raise CRM360_SF_API_BUDGET_SHARE.")
+    else:
+        sf, overlap = None, timedelta(minutes=settings.sf_overlap_minutes)
+    metrics: dict[str, float] = {}
+    with warehouse.connect(settings.warehouse_path) as con:
+        for sobject in settings.sf_objects:
+            result = extract.extract_object(sf, sobject, window, settings.landing_root, overlap, force)
+            summary["objects"][sobject] = {"mode": result.mode, "rows": result.rows, "deleted": result.deleted}
+            metrics[f"{sobject}.rows"] = result.rows
+            metrics[f"{sobject}.deleted"] = result.deleted
+            if result.mode != "reused":
+                con.execute(
+                    f"insert or replace into {warehouse.OPS_SCHEMA}.landed_partitions "
+                    "values (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, now())",
+                    ["salesforce", extract.entity_name(sobject), window.ds_str, result.mode,
+                     result.window_start, result.window_end, result.rows, str(result.path), window.run_id])
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "extract_salesforce", metrics)
+    for sobject, info in summary["objects"].items():
+        log.info("salesforce %-15s %-13s %7d rows (%d deleted)", sobject, info["mode"], info["rows"],
+                 info["deleted"])
+    return summary
+
+
+def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.channels.land import land_source
+
+    summary: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    with warehouse.connect(settings.warehouse_path) as con:
+        for source in CHANNEL_SOURCES:
+            landed = land_source(settings.inbox_root, settings.landing_root, source, window.ds_str)
+            summary[source] = {"files": len(landed.files), "rows": landed.rows,
+                               "quarantined": landed.quarantined, "reasons": landed.quarantine_reasons}
+            for entity, rows in landed.rows.items():
+                metrics[f"{source}.{entity}.rows"] = rows
+                con.execute(
+                    f"insert or replace into {warehouse.OPS_SCHEMA}.landed_partitions "
+                    "values (?, ?, ?, 'files', null, null, ?, ?, ?, ?, now())",
+                    [source, entity, window.ds_str, rows, landed.quarantined, str(settings.landing_root / source
+                     / entity / f"ds={window.ds_str}"), window.run_id])
+            metrics[f"{source}.quarantined"] = landed.quarantined
+            if not landed.files:
+                log.warning("channel %s: no export files arrived for %s in %s", source, window.ds_str,
+                            settings.inbox_root / source / window.ds_str)
+            log.info("channel %-8s %d files, rows %s, %d quarantined %s", source, len(landed.files),
+                     landed.rows, landed.quarantined, landed.quarantine_reasons or "")
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "land_channels", metrics)
+    return summary
+
+
+def raw_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.quality.gates import run_raw_gate
+
+    with warehouse.connect(settings.warehouse_path) as con:
+        results = run_raw_gate(con, settings.expectations_dir, settings.landing_root, window.run_id,
+                               window.ds_str)
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "raw_quality_gate", {
+            "suites": len(results), "suites_failed": sum(not r.success for r in results)})
+    return {r.suite: r.success for r in results}
+
+
+def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.transform.dbt import run_build
+
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    with warehouse.connect(settings.warehouse_path):
+        pass  # create the file and ops tables before dbt opens it
+    result = run_build(settings.dbt_project_dir, settings.warehouse_path, settings.landing_root,
+                       window.ds_str, full_refresh=bool(window.params.get("full_refresh", False)))
+    with warehouse.connect(settings.warehouse_path) as con:
+        metrics = {f"nodes.{k}": v for k, v in result.counts.items()}
+        metrics.update({f"rows.{k}": v for k, v in result.rows_by_model.items()})
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "dbt_build", metrics)
+    return {"counts": result.counts}
+
+
+def publish_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.quality.gates import run_publish_gate
+
+    with warehouse.connect(settings.warehouse_path) as con:
+        results = run_publish_gate(con, settings.expectations_dir, window.run_id, window.ds_str)
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "publish_quality_gate", {
+            "suites": len(results), "suites_failed": sum(not r.success for r in results)})
+    return {r.suite: r.success for r in results}
+
+
+def push_decision(window: RunWindow, newest_pushed_ds: str | None) -> tuple[bool, str]:
+    """Whether this run may write to Salesforce, and why (run-date semantics)."""
+    if window.is_backfill:
+        return False, "backfill runs never write to Salesforce (plan recorded only)"
+    if window.params.get("dry_run"):
+        return False, "dry run requested (plan recorded only)"
+    if window.run_type == "manual" and not window.params.get("push"):
+        return False, "manual run without push=true (plan recorded only)"
+    if newest_pushed_ds and window.ds_str < newest_pushed_ds:
+        return False, f"ds {window.ds_str} is older than the newest pushed date {newest_pushed_ds}"
+    return True, f"{window.run_type} run for the newest date"
+
+
+def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.activation import push
+    from crm360.activation.mapping import load_mapping
+
+    mappings = load_mapping()
+    summary: dict[str, Any] = {}
+    with warehouse.connect(settings.warehouse_path) as con:
+        newest = con.execute(f"select max(ds) from {warehouse.OPS_SCHEMA}.sync_history where success").fetchone()
+        newest_ds = newest[0].isoformat() if newest and newest[0] else None
+        allowed, reason = push_decision(window, newest_ds)
+        sf = None
+        metrics: dict[str, float] = {}
+        for mapping in mappings:
+            plan = push.plan_push(con, mapping)
+            result = push.PushResult(mode="pushed" if allowed else "planned", reason=reason, plan=plan)
+            if allowed and plan.changes:
+                push.check_blast_radius(plan, settings.push_max_change_share,
+                                        bool(window.params.get("allow_large_push")))
+                if sf is None:
+                    from crm360.salesforce import client
+
+                    sf = client.connect(settings.salesforce_conn_id)
+                    push.check_org(sf, allow_production=_allow_production(settings.salesforce_conn_id))
+                push.execute_push(sf, con, plan, window.run_id, window.ds_str, result)
+            metrics.update({
+                f"{mapping.model}.records": plan.total_records,
+                f"{mapping.model}.changed": len(plan.changes),
+                f"{mapping.model}.unchanged": plan.unchanged,
+                f"{mapping.model}.sent": result.sent,
+                f"{mapping.model}.succeeded": result.succeeded,
+                f"{mapping.model}.failed": result.failed,
+                f"{mapping.model}.api_calls": result.api_calls,
+            })
+            summary[mapping.model] = {
+                "mode": result.mode, "reason": reason, "records": plan.total_records,
+                "changed": len(plan.changes), "sent": result.sent, "succeeded": result.succeeded,
+                "failed": result.failed, "errors": result.errors,
+                "fields_changed": dict(plan.fields_changed),
+            }
+            log.info("push %s: %s (%s): %d records, %d changed, %d sent, %d ok, %d failed", mapping.model,
+                     result.mode, reason, plan.total_records, len(plan.changes), result.sent,
+                     result.succeeded, result.failed)
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "push_to_salesforce", metrics,
+                                 {k: reason for k in metrics})
+    return summary
+
+
+def _allow_production(conn_id: str) -> bool:
+    from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+    extras = SalesforceHook.get_connection(conn_id).extra_dejson
+    return str(extras.get("allow_production_writes", "false")).lower() == "true"
+
+
+def run_summary(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    from crm360.report import build_summary, write_summary
+
+    with warehouse.connect(settings.warehouse_path) as con:
+        summary = build_summary(con, window)
+    paths = write_summary(summary, settings.reports_root)
+    summary["report_paths"] = {k: str(v) for k, v in paths.items()}
+    log.info("run summary written to %s", paths["markdown"])
+    return summary

@@ -1,0 +1,1 @@
+"""Running the dbt project (staging -> intermediate -> marts -> publish)."""

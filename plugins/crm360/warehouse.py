@@ -1,0 +1,105 @@
+"""The DuckDB warehouse file: connections and crm360's own state tables.
+
+State lives in the warehouse (schema `crm360_ops`): watermarks, stage metrics, quality results,
+quarantine counts, sync state and sync history are tables a data engineer can query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+OPS_SCHEMA = "crm360_ops"
+
+OPS_DDL = f"""
+create schema if not exists {OPS_SCHEMA};
+create table if not exists {OPS_SCHEMA}.landed_partitions (
+    source varchar not null,
+    entity varchar not null,
+    ds date not null,
+    mode varchar not null,            -- incremental | current_state | files
+    window_start timestamptz,
+    window_end timestamptz,
+    rows_landed bigint not null,
+    rows_quarantined bigint not null default 0,
+    path varchar not null,
+    run_id varchar not null,
+    landed_at timestamptz not null,
+    primary key (source, entity, ds)
+);
+create table if not exists {OPS_SCHEMA}.stage_metrics (
+    run_id varchar not null,
+    ds date not null,
+    stage varchar not null,
+    metric varchar not null,
+    value double,
+    detail varchar,
+    recorded_at timestamptz not null,
+    primary key (run_id, stage, metric)
+);
+create table if not exists {OPS_SCHEMA}.quality_results (
+    run_id varchar not null,
+    ds date not null,
+    suite varchar not null,
+    severity varchar not null,
+    success boolean not null,
+    expectations_evaluated integer not null,
+    expectations_failed integer not null,
+    first_failure varchar,
+    validated_at timestamptz not null,
+    primary key (run_id, suite)
+);
+create table if not exists {OPS_SCHEMA}.sync_state (
+    sobject varchar not null,
+    record_id varchar not null,
+    field varchar not null,
+    value varchar,
+    run_id varchar not null,
+    ds date not null,
+    written_at timestamptz not null,
+    primary key (sobject, record_id, field)
+);
+create table if not exists {OPS_SCHEMA}.sync_history (
+    run_id varchar not null,
+    ds date not null,
+    sobject varchar not null,
+    record_id varchar not null,
+    operation varchar not null,
+    success boolean not null,
+    error varchar,
+    fields varchar,
+    attempted_at timestamptz not null
+);
+"""
+
+
+def ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(OPS_DDL)
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating the file and the ops tables on first use) and close it after."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            ensure_ops_tables(con)
+        yield con
+    finally:
+        con.close()
+
+
+def record_metrics(con: duckdb.DuckDBPyConnection, run_id: str, ds: str, stage: str,
+                   metrics: dict[str, float | int], detail: dict[str, str] | None = None) -> None:
+    """Record a stage's numbers for the run; re-running the stage replaces them."""
+    detail = detail or {}
+    con.execute(f"delete from {OPS_SCHEMA}.stage_metrics where run_id = ? and stage = ?", [run_id, stage])
+    rows = [(run_id, ds, stage, k, float(v), detail.get(k)) for k, v in metrics.items()]
+    if rows:
+        con.executemany(
+            f"insert into {OPS_SCHEMA}.stage_metrics values (?, ?, ?, ?, ?, ?, now())", rows)

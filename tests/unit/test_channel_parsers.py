@@ -1,0 +1,75 @@
+import gzip
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from crm360.channels.land import land_source
+from crm360.channels.parsers import RowError, parse_segment, parse_sendgrid, parse_shopify_order
+
+
+def test_sendgrid_event_is_flattened():
+    rows = parse_sendgrid({"email": "A@x.example", "timestamp": 1763600000, "event": "open",
+                           "sg_event_id": "e1", "sg_message_id": "m1", "category": ["promo"]})
+    (row,) = rows["email_events"]
+    assert row["event"] == "open" and row["email"] == "A@x.example"
+    assert row["event_at"].year == 2025
+    assert row["category"] == '["promo"]'
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"timestamp": 1, "event": "open", "sg_event_id": "e"}, "email"),
+        ({"email": "a@x", "timestamp": "yesterday", "event": "open", "sg_event_id": "e"}, "timestamp"),
+        ({"email": "a@x", "timestamp": 1, "event": "teleport", "sg_event_id": "e"}, "event"),
+    ],
+)
+def test_bad_sendgrid_records_name_the_field(record, field):
+    with pytest.raises(RowError) as info:
+        parse_sendgrid(record)
+    assert info.value.field == field
+
+
+def test_segment_needs_an_identity():
+    with pytest.raises(RowError, match="anonymousId"):
+        parse_segment({"type": "page", "messageId": "m", "timestamp": "2026-11-20T10:00:00Z"})
+
+
+def test_shopify_order_yields_lines_and_refunds():
+    order = {
+        "id": 1001, "name": "#1001", "email": "b@x.example", "currency": "USD", "total_price": "30.00",
+        "created_at": "2026-11-20T10:00:00-05:00", "customer": {"id": 7, "email": "b@x.example"},
+        "line_items": [{"id": 1, "product_id": 9, "quantity": 2, "price": "15.00", "sku": "S"}],
+        "refunds": [{"id": 5, "created_at": "2026-11-21T10:00:00Z",
+                     "refund_line_items": [{"line_item_id": 1, "quantity": 1, "subtotal": "15.00"}]}],
+    }
+    parsed = parse_shopify_order(order)
+    assert parsed["orders"][0]["total_price"] == 30.0
+    assert parsed["orders"][0]["created_at"].hour == 15  # converted to UTC
+    assert parsed["order_lines"][0]["quantity"] == 2
+    assert parsed["refunds"][0]["subtotal"] == 15.0
+
+
+def test_landing_quarantines_bad_rows_and_keeps_them(tmp_path):
+    inbox, landing = tmp_path / "inbox", tmp_path / "landing"
+    day = inbox / "sendgrid" / "2026-11-20"
+    day.mkdir(parents=True)
+    good = {"email": "a@x.example", "timestamp": 1763600000, "event": "delivered", "sg_event_id": "e1"}
+    bad = {"email": "a@x.example", "timestamp": "soon", "event": "delivered", "sg_event_id": "e2"}
+    with gzip.open(day / "events.ndjson.gz", "wt") as handle:
+        handle.write(json.dumps(good) + "\n" + json.dumps(bad) + "\n{not json\n")
+    result = land_source(inbox, landing, "sendgrid", "2026-11-20")
+    assert result.rows == {"email_events": 1}
+    assert result.quarantined == 2
+    kept = pq.read_table(landing / "_quarantine" / "sendgrid" / "events" / "ds=2026-11-20" / "part-00000.parquet")
+    assert kept.num_rows == 2
+    assert {r["line"] for r in kept.to_pylist()} == {2, 3}
+    assert any("timestamp" in r["reason"] for r in kept.to_pylist())
+
+
+def test_a_day_without_files_lands_an_empty_partition(tmp_path):
+    result = land_source(tmp_path / "inbox", tmp_path / "landing", "shopify", "2026-11-20")
+    assert result.rows == {"orders": 0, "order_lines": 0, "refunds": 0, "products": 0}
+    table = pq.read_table(tmp_path / "landing" / "shopify" / "orders" / "ds=2026-11-20" / "part-00000.parquet")
+    assert table.num_rows == 0 and "total_price" in table.column_names
