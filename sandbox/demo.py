@@ -1,0 +1,106 @@
+"""`make demo`: the whole nightly job on embedded defaults, end to end, with a readable summary.
+
+1. generate a small synthetic company (deterministic),
+2. start the local Salesforce sandbox (HTTPS, local CA) and load the company's CRM records,
+3. run `crm360_nightly` for one logical date with real Airflow (`airflow dags test`, SQLite
+   metadata under .demo/airflow),
+4. print what it did, stop the sandbox, and leave the warehouse for inspection.
+
+Exits non-zero if any stage failed. Running it twice in a row starts from a clean state each time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sandbox import localrun
+
+console = Console()
+
+DEMO_DATE = "2026-11-20"
+DEMO_CUSTOMERS = 3000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
+    parser.add_argument("--date", default=DEMO_DATE, help="the run date (ds) to process")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    from sandbox.generator import generate, load
+    from sandbox.salesforce.process import start_sandbox
+
+    started = time.monotonic()
+    paths = localrun.LocalPaths.under(localrun.REPO_ROOT / ".demo", visible_outputs=localrun.REPO_ROOT)
+    paths.reset()
+    console.rule("[bold]crm360 demo")
+    with console.status("generating a synthetic company..."):
+        manifest = generate(customers=args.customers, days=3, end_date=args.date, seed=args.seed,
+                            out=paths.company_dir)
+    console.print(f"[green]✓[/] generated {args.customers} customers, 3 days of channel exports "
+                  f"→ {paths.company_dir}")
+    with start_sandbox(paths.sandbox_dir) as server:
+        console.print(f"[green]✓[/] sandbox Salesforce at {server.instance_url} (CA: {server.ca_path})")
+        with console.status("loading CRM records into the sandbox..."):
+            loaded = load(paths.company_dir, paths.sandbox_dir / "server.json")
+        console.print(f"[green]✓[/] loaded CRM records: {_counts(loaded)}")
+        env = localrun.airflow_env(paths, json.loads((paths.sandbox_dir / "server.json").read_text()))
+        with console.status("preparing Airflow (SQLite metadata, pool)..."):
+            localrun.prepare_airflow(env)
+        log_file = paths.state / "logs" / f"crm360_nightly_{args.date}.log"
+        with console.status(f"running crm360_nightly for ds={args.date} (log: {log_file})..."):
+            state = localrun.run_dag(env, args.date, conf={"push": True}, log_file=log_file)
+        tasks = localrun.task_states(env, args.date)
+    ok = state == "success"
+    _print_summary(paths, args.date, state, tasks, manifest, time.monotonic() - started, log_file)
+    return 0 if ok else 1
+
+
+def _counts(loaded: dict) -> str:
+    objects = loaded.get("objects", loaded)
+    return ", ".join(f"{k} {v}" for k, v in objects.items() if isinstance(v, int))
+
+
+def _print_summary(paths: localrun.LocalPaths, ds: str, state: str, tasks: dict[str, str], manifest: dict,
+                   seconds: float, log_file: Path) -> None:
+    stages = Table(title=f"crm360_nightly ds={ds}: {state}", show_lines=False)
+    stages.add_column("stage")
+    stages.add_column("state")
+    for task_id, task_state in tasks.items():
+        colour = "green" if task_state == "success" else "red"
+        stages.add_row(task_id, f"[{colour}]{task_state}[/]")
+    console.print(stages)
+    summary_path = paths.reports / ds / "run_summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        rows = Table(title="what the run did")
+        rows.add_column("stage")
+        rows.add_column("metric")
+        rows.add_column("value", justify="right")
+        for stage, metrics in summary["stages"].items():
+            for metric, value in metrics.items():
+                rows.add_row(stage, metric, f"{value:g}")
+        console.print(rows)
+        sf = summary["salesforce"]
+        console.print(
+            f"customers unified: [bold]{summary['customers_unified']}[/] from {summary['source_records_unified']} "
+            f"source records · checks: [bold]{summary['checks_passed']} passed, {summary['checks_failed']} failed[/]"
+            f" · Salesforce: [bold]{sf['records_written']} records written[/], {sf['records_failed']} failed, "
+            f"{sf['api_calls']} API calls")
+    else:
+        console.print(f"[red]no run summary at {summary_path}[/]")
+    console.print(f"warehouse: {paths.warehouse}  (duckdb {paths.warehouse} -c 'select * from marts.customer_360')")
+    console.print(f"landing zone: {paths.landing} · reports: {paths.reports / 'latest.md'} · Airflow log: {log_file}")
+    console.print(f"finished in {seconds:.0f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

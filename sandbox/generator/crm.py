@@ -1,0 +1,512 @@
+"""The company's Salesforce org: Accounts, Contacts, Leads, Campaigns, members, Opportunities, Tasks.
+
+Records carry Salesforce field names, 18-character Ids and Salesforce timestamps. History starts
+in the year before the first generated day; about 2% of Contacts and Leads are modified on each
+generated day, so incremental extraction by SystemModstamp finds something every day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sandbox.generator import reference as ref
+from sandbox.generator.formats import PHONE_STYLES, ascii_fold, fill_patterns, format_phone, mixed_case_email
+from sandbox.generator.ids import sf_id
+from sandbox.generator.people import ROLE_CONTACT, ROLE_LEAD, Persons
+from sandbox.generator.rng import stream
+from sandbox.generator.timeutil import DAY, day_start, sf_date, sf_timestamp
+from sandbox.generator.writer import NdjsonWriter
+
+OBJECTS = ("Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
+MODIFIED_SHARE_PER_DAY = 0.02
+GENDER_IDENTITY = ("Female", "Male", "Nonbinary", None)
+OFFICE_INBOX_CASES = 2
+
+
+@dataclass(frozen=True)
+class EmailCampaign:
+    sf_id: str
+    name: str
+    marketing_campaign_id: int
+    category: str
+
+
+@dataclass
+class CrmResult:
+    counts: dict[str, int]
+    # Per person: the address the CRM sends to (stripped, case as typed), or None.
+    send_email: list[str | None]
+    crm_opt_out: np.ndarray
+    email_campaigns: list[EmailCampaign]
+    membership: np.ndarray  # (persons, email campaigns) bool
+    office_inboxes: list[tuple[str, list[str]]] = field(default_factory=list)  # (email, person ids)
+
+
+def _stamps(rng: np.random.Generator, created: np.ndarray, start: int, window: list[int]) -> np.ndarray:
+    """SystemModstamp for records created at ``created``: some time before ``start``, and a
+    disjoint ~2% of records on each window day."""
+    m = len(created)
+    span = np.maximum(start - created, 1)
+    stamp = created + (span * rng.random(m) ** 2).astype(np.int64)
+    if m == 0:
+        return stamp
+    block = max(1, math.ceil(MODIFIED_SHARE_PER_DAY * m))
+    order = rng.permutation(m)
+    for j, day0 in enumerate(window):
+        idx = order[(j * block + np.arange(block)) % m]
+        stamp[idx] = day0 + rng.integers(0, DAY, size=block)
+    return np.maximum(stamp, created)
+
+
+def _audit(created: int, stamp: int) -> dict[str, object]:
+    return {
+        "IsDeleted": False,
+        "CreatedDate": sf_timestamp(created),
+        "LastModifiedDate": sf_timestamp(stamp),
+        "SystemModstamp": sf_timestamp(stamp),
+    }
+
+
+def _slug(name: str) -> str:
+    return "-".join(ascii_fold(w) for w in name.split() if ascii_fold(w))
+
+
+def _messy_crm_email(email: str, u: float, style: int) -> str:
+    """About 10% of CRM addresses are typed with capitals (Salesforce rejects surrounding blanks, so
+    those appear in the shop's copy instead)."""
+    return mixed_case_email(email, style) if u < 0.10 else email
+
+
+def _other_case(email: str) -> str:
+    """The same address typed with different capitalisation than ``email``."""
+    stripped = email.strip()
+    if stripped != stripped.lower():
+        return stripped.lower()
+    return mixed_case_email(stripped, 0) if "." in stripped.split("@")[0] else stripped.upper()
+
+
+def build_crm(
+    persons: Persons,
+    first_day: dt.date,
+    window_days: list[dt.date],
+    seed: int,
+    crm_dir: Path,
+    identity: Callable[[str, str, str], None],
+) -> CrmResult:
+    """Write ``<crm_dir>/<Object>.ndjson`` and report each person-level record to ``identity``."""
+    rng = stream(seed, "crm")
+    n = persons.n
+    start = day_start(first_day)
+    window = [day_start(d) for d in window_days]
+    countries = [ref.COUNTRIES[c] for c in range(len(ref.COUNTRIES))]
+
+    # --- companies -------------------------------------------------------------------------
+    n_comp = min(400, max(8, n // 7))
+    shares = np.array([c.share for c in countries])
+    comp_country = rng.choice(len(countries), size=n_comp, p=shares / shares.sum())
+    comp_city = np.empty(n_comp, dtype=np.int64)
+    for ci, country in enumerate(countries):
+        mask = comp_country == ci
+        idx = [k for k, c in enumerate(ref.CITIES) if c.country == country.code]
+        comp_city[mask] = rng.choice(idx, size=int(mask.sum()))
+    comp_names, comp_domains, seen = [], [], set()
+    wa = rng.integers(0, len(ref.COMPANY_WORDS_A), size=n_comp).tolist()
+    wb = rng.integers(0, len(ref.COMPANY_WORDS_B), size=n_comp).tolist()
+    sx = rng.integers(0, 3, size=n_comp).tolist()
+    for k in range(n_comp):
+        base = f"{ref.COMPANY_WORDS_A[wa[k]]} {ref.COMPANY_WORDS_B[wb[k]]}"
+        city = ref.CITIES[comp_city[k]]
+        if base in seen:
+            base = f"{base} {city.name}"
+        number = 2
+        unique = base
+        while unique in seen:
+            unique = f"{base} {number}"
+            number += 1
+        seen.add(unique)
+        comp_names.append(f"{unique} {ref.COMPANY_SUFFIX[city.country][sx[k]]}")
+        comp_domains.append(f"{_slug(unique)}.example")
+    comp_created = start - rng.integers(200 * DAY, 730 * DAY, size=n_comp)
+
+    # --- who is a Contact, where they work, which Account holds them -------------------------
+    contact_people = np.flatnonzero(persons.crm_role == ROLE_CONTACT)
+    lead_people = np.flatnonzero(persons.crm_role == ROLE_LEAD)
+    employer = np.full(n, -1, dtype=np.int64)
+    employed_mask = rng.random(len(contact_people)) < 0.35
+    for ci in range(len(countries)):
+        companies_here = np.flatnonzero(comp_country == ci)
+        if len(companies_here) == 0:
+            continue
+        sel = contact_people[employed_mask & (persons.country[contact_people] == ci)]
+        employer[sel] = companies_here[rng.integers(0, len(companies_here), size=len(sel))]
+
+    personal = persons.email
+    crm_email = list(personal)
+    employed = np.flatnonzero(employer >= 0)
+    work_email = employed[rng.random(len(employed)) < 0.30]
+    used = set(personal)
+    for i in work_email.tolist():
+        local = f"{ascii_fold(persons.first_name[i])}.{ascii_fold(persons.last_name[i])}"
+        candidate, k = f"{local}@{comp_domains[employer[i]]}", 2
+        while candidate in used:
+            candidate, k = f"{local}{k}@{comp_domains[employer[i]]}", k + 1
+        used.add(candidate)
+        crm_email[i] = candidate
+
+    # Office inboxes: two colleagues whose CRM record holds the company's shared address.
+    office: list[tuple[str, list[str]]] = []
+    if len(employed) >= 2 * OFFICE_INBOX_CASES:
+        picks = rng.choice(employed, size=2 * OFFICE_INBOX_CASES, replace=False)
+        for a, b in picks.reshape(-1, 2).tolist():
+            employer[b] = employer[a]
+            inbox = f"info@{comp_domains[employer[a]]}"
+            crm_email[a] = crm_email[b] = inbox
+            office.append((inbox, [persons.person_id[a], persons.person_id[b]]))
+    office_people = {p for _, ids in office for p in ids}
+
+    # About 1% of Contact people have a second Contact (e.g. at work and at home).
+    dup_contact = contact_people[rng.random(len(contact_people)) < 0.01]
+    needs_household = set(contact_people[employer[contact_people] < 0].tolist()) | set(dup_contact.tolist())
+    households = sorted({int(persons.household[i]) for i in needs_household})
+    household_first = {}
+    for i in sorted(needs_household):
+        household_first.setdefault(int(persons.household[i]), i)
+
+    account_ids = [sf_id("Account", k) for k in range(n_comp + len(households))]
+    household_account = {h: account_ids[n_comp + k] for k, h in enumerate(households)}
+
+    counts: dict[str, int] = {}
+    w = {obj: NdjsonWriter(crm_dir / f"{obj}.ndjson") for obj in OBJECTS}
+    try:
+        # --- Account -----------------------------------------------------------------------
+        comp_stamp = _stamps(rng, comp_created, start, [])
+        employees = np.exp(rng.normal(4.0, 1.4, size=n_comp)).astype(np.int64) + 2
+        comp_phone = fill_patterns(rng, [ref.CITIES[c].landline for c in comp_city.tolist()])
+        comp_postal = fill_patterns(rng, [ref.CITIES[c].postal for c in comp_city.tolist()])
+        for k in range(n_comp):
+            city = ref.CITIES[comp_city[k]]
+            country = ref.COUNTRIES[comp_country[k]]
+            w["Account"].write(
+                {
+                    "Id": account_ids[k],
+                    "Name": comp_names[k],
+                    "Type": ("Customer", "Prospect", "Partner")[k % 3],
+                    "Industry": ref.INDUSTRIES[k % len(ref.INDUSTRIES)],
+                    "Website": f"https://www.{comp_domains[k]}",
+                    "Phone": format_phone(city.country, country.calling_code, comp_phone[k], 1 + k % 2),
+                    "BillingStreet": f"{10 + k % 90} {ref.STREETS[city.country][k % 10]}",
+                    "BillingCity": city.name,
+                    "BillingState": city.state,
+                    "BillingPostalCode": comp_postal[k],
+                    "BillingCountry": country.name,
+                    "NumberOfEmployees": int(employees[k]),
+                    "AnnualRevenue": float(int(employees[k]) * 95_000),
+                    **_audit(int(comp_created[k]), int(comp_stamp[k])),
+                }
+            )
+        hh_created = np.array([persons.first_seen[household_first[h]] for h in households], dtype=np.int64)
+        hh_stamp = _stamps(rng, hh_created, start, [])
+        for k, h in enumerate(households):
+            i = household_first[h]
+            city = ref.CITIES[persons.city[i]]
+            w["Account"].write(
+                {
+                    "Id": household_account[h],
+                    "Name": f"{persons.last_name[i]} Household",
+                    "Type": "Household",
+                    "BillingStreet": persons.street[i],
+                    "BillingCity": city.name,
+                    "BillingState": city.state,
+                    "BillingPostalCode": persons.postal_code[i],
+                    "BillingCountry": ref.COUNTRIES[persons.country[i]].name,
+                    **_audit(int(hh_created[k]), int(hh_stamp[k])),
+                }
+            )
+
+        # --- Contact -----------------------------------------------------------------------
+        contact_rows = [(int(i), False) for i in contact_people] + [(int(i), True) for i in dup_contact]
+        m = len(contact_rows)
+        who = np.array([r[0] for r in contact_rows], dtype=np.int64)
+        created = persons.first_seen[who].copy()
+        is_dup = np.array([r[1] for r in contact_rows], dtype=bool)
+        created[is_dup] = np.minimum(created[is_dup] + rng.integers(DAY, 90 * DAY, size=int(is_dup.sum())),
+                                     start - 1)
+        stamp = _stamps(rng, created, start, window)
+        u_mess = rng.random(m).tolist()
+        style = rng.integers(0, 12, size=m).tolist()
+        has_phone = (rng.random(m) < 0.6).tolist()
+        has_mobile = (rng.random(m) < 0.8).tolist()
+        has_birth = (rng.random(m) < 0.65).tolist()
+        lead_source = rng.integers(0, len(ref.LEAD_SOURCES), size=m).tolist()
+        contact_id_of: dict[int, str] = {}
+        account_of: dict[int, str] = {}
+        send_email: list[str | None] = [None] * n
+        crm_opt_out = np.zeros(n, dtype=bool)
+        for k, (i, dup) in enumerate(contact_rows):
+            cid = sf_id("Contact", k)
+            country = ref.COUNTRIES[persons.country[i]]
+            city = ref.CITIES[persons.city[i]]
+            if dup or employer[i] < 0:
+                acct = household_account[int(persons.household[i])]
+                email = personal[i] if dup and employer[i] >= 0 else crm_email[i]
+            else:
+                acct = account_ids[employer[i]]
+                email = crm_email[i]
+            if persons.person_id[i] not in office_people:
+                email = _messy_crm_email(email, u_mess[k], style[k])
+            modified_today = stamp[k] >= start
+            record = {
+                "Id": cid,
+                "AccountId": acct,
+                "FirstName": persons.first_name[i],
+                "LastName": persons.last_name[i],
+                "Title": ref.TITLES[style[k] % len(ref.TITLES)] if employer[i] >= 0 and not dup else None,
+                "Email": email,
+                "Phone": format_phone(country.code, country.calling_code, persons.landline_nsn[i],
+                                      style[k] % PHONE_STYLES) if has_phone[k] else None,
+                "MobilePhone": format_phone(country.code, country.calling_code, persons.mobile_nsn[i],
+                                            0 if modified_today else (style[k] + 1) % PHONE_STYLES)
+                if has_mobile[k] else None,
+                "Birthdate": persons.birth_date[i] if has_birth[k] else None,
+                "GenderIdentity": GENDER_IDENTITY[persons.gender[i]],
+                "MailingStreet": persons.street[i],
+                "MailingCity": city.name,
+                "MailingState": city.state,
+                "MailingPostalCode": persons.postal_code[i],
+                "MailingCountry": country.name,
+                "Time_Zone__c": city.time_zone,
+                "HasOptedOutOfEmail": bool(persons.email_opt_out[i]),
+                "DoNotCall": bool(persons.do_not_call[i]),
+                "LeadSource": ref.LEAD_SOURCES[lead_source[k]],
+                **_audit(int(created[k]), int(stamp[k])),
+            }
+            w["Contact"].write(record)
+            identity("salesforce_contact", cid, persons.person_id[i])
+            if not dup:
+                contact_id_of[i] = cid
+                account_of[i] = acct
+                send_email[i] = email.strip()
+                crm_opt_out[i] = bool(persons.email_opt_out[i])
+
+        # --- Lead --------------------------------------------------------------------------
+        dup_lead = contact_people[rng.random(len(contact_people)) < 0.05]
+        converted = contact_people[rng.random(len(contact_people)) < 0.03]
+        lead_rows = (
+            [(int(i), "lead") for i in lead_people]
+            + [(int(i), "duplicate") for i in dup_lead]
+            + [(int(i), "converted") for i in converted]
+        )
+        m = len(lead_rows)
+        who = np.array([r[0] for r in lead_rows], dtype=np.int64)
+        kinds = [r[1] for r in lead_rows]
+        created = persons.first_seen[who].copy()
+        for k, kind in enumerate(kinds):
+            if kind == "duplicate":
+                created[k] = min(created[k] + int(rng.integers(DAY, 120 * DAY)), start - 1)
+            elif kind == "converted":
+                created[k] = created[k] - int(rng.integers(DAY, 60 * DAY))
+        stamp = _stamps(rng, created, start, window)
+        u_mess = rng.random(m).tolist()
+        style = rng.integers(0, 12, size=m).tolist()
+        status_u = rng.random(m).tolist()
+        lead_source = rng.integers(0, len(ref.LEAD_SOURCES), size=m).tolist()
+        for k, (i, kind) in enumerate(lead_rows):
+            lid = sf_id("Lead", k)
+            country = ref.COUNTRIES[persons.country[i]]
+            city = ref.CITIES[persons.city[i]]
+            company = comp_names[employer[i]] if employer[i] >= 0 else f"{persons.last_name[i]} Household"
+            if kind == "duplicate":
+                email = _other_case(send_email[i] or crm_email[i])
+            else:
+                email = _messy_crm_email(crm_email[i], u_mess[k], style[k])
+            record = {
+                "Id": lid,
+                "FirstName": persons.first_name[i],
+                "LastName": persons.last_name[i],
+                "Company": company,
+                "Email": email,
+                "Phone": format_phone(country.code, country.calling_code, persons.landline_nsn[i],
+                                      style[k] % PHONE_STYLES) if kind != "lead" or style[k] < 6 else None,
+                "MobilePhone": format_phone(country.code, country.calling_code, persons.mobile_nsn[i],
+                                            (style[k] + 2) % PHONE_STYLES),
+                "Street": persons.street[i],
+                "City": city.name,
+                "State": city.state,
+                "PostalCode": persons.postal_code[i],
+                "Country": country.name,
+                "Time_Zone__c": city.time_zone,
+                "Status": "Closed - Converted" if kind == "converted" else (
+                    "Open - Not Contacted" if status_u[k] < 0.5 else
+                    "Working - Contacted" if status_u[k] < 0.85 else "Closed - Not Converted"),
+                "LeadSource": ref.LEAD_SOURCES[lead_source[k]],
+                # A duplicate Lead is stale: it never received the person's opt-out.
+                "HasOptedOutOfEmail": bool(persons.email_opt_out[i]) and kind != "duplicate",
+                "DoNotCall": bool(persons.do_not_call[i]) and kind != "duplicate",
+                "IsConverted": kind == "converted",
+                "ConvertedContactId": contact_id_of[i] if kind == "converted" else None,
+                "ConvertedAccountId": account_of[i] if kind == "converted" else None,
+                "ConvertedDate": sf_date(persons.first_seen[i]) if kind == "converted" else None,
+                **_audit(int(created[k]), int(stamp[k])),
+            }
+            w["Lead"].write(record)
+            identity("salesforce_lead", lid, persons.person_id[i])
+            if kind == "lead":
+                contact_id_of[i] = lid
+                send_email[i] = email.strip()
+                crm_opt_out[i] = bool(persons.email_opt_out[i])
+
+        # --- Campaign ----------------------------------------------------------------------
+        year = first_day.year
+        campaign_specs = [
+            ("Welcome Series", "Email", "welcome"),
+            (f"Winter Sale {year}", "Email", "promotion"),
+            (f"Black Friday {year}", "Email", "promotion"),
+            ("Loyalty Newsletter", "Email", "newsletter"),
+            (f"Product Webinar {year}", "Webinar", None),
+            (f"Trade Show {year}", "Trade Show", None),
+        ]
+        campaigns = []
+        for k, (name, ctype, _cat) in enumerate(campaign_specs):
+            created_c = start - (120 - 15 * k) * DAY
+            cid = sf_id("Campaign", k)
+            campaigns.append(cid)
+            w["Campaign"].write(
+                {
+                    "Id": cid,
+                    "Name": name,
+                    "Type": ctype,
+                    "Status": "In Progress",
+                    "IsActive": True,
+                    "StartDate": sf_date(created_c + 7 * DAY),
+                    "EndDate": sf_date(start + 120 * DAY),
+                    "BudgetedCost": float(5_000 * (k + 1)),
+                    "Description": f"{ctype} campaign: {name}",
+                    **_audit(created_c, created_c + 3 * DAY),
+                }
+            )
+        email_campaigns = [
+            EmailCampaign(campaigns[k], spec[0], 9_100 + k, spec[2] or "")
+            for k, spec in enumerate(campaign_specs)
+            if spec[1] == "Email"
+        ]
+
+        # --- CampaignMember ----------------------------------------------------------------
+        has_record = np.array([contact_id_of.get(i) is not None for i in range(n)], dtype=bool)
+        recent = persons.first_seen >= start - 90 * DAY
+        membership = np.zeros((n, len(email_campaigns)), dtype=bool)
+        for k, camp in enumerate(email_campaigns):
+            share = np.where(recent, 0.9, 0.05) if camp.category == "welcome" else 0.35
+            membership[:, k] = has_record & (rng.random(n) < share)
+        serial = 0
+        for k, camp in enumerate(email_campaigns):
+            camp_start = start - (120 - 15 * k) * DAY + 7 * DAY
+            for i in np.flatnonzero(membership[:, k]).tolist():
+                rid = contact_id_of[i]
+                created_m = max(camp_start, int(persons.first_seen[i])) + (i * 7919) % DAY
+                created_m = min(created_m, start - 1)
+                w["CampaignMember"].write(
+                    {
+                        "Id": sf_id("CampaignMember", serial),
+                        "CampaignId": camp.sf_id,
+                        "ContactId": rid if rid.startswith("003") else None,
+                        "LeadId": rid if rid.startswith("00Q") else None,
+                        "Status": "Sent",
+                        "HasResponded": False,
+                        **_audit(created_m, created_m),
+                    }
+                )
+                serial += 1
+        event_members = np.flatnonzero(employer >= 0)
+        for k, cid in enumerate(campaigns[len(email_campaigns):]):
+            chosen = event_members[rng.random(len(event_members)) < 0.15]
+            statuses = rng.integers(0, 3, size=len(chosen)).tolist()
+            for i, st in zip(chosen.tolist(), statuses, strict=True):
+                if i not in contact_id_of:
+                    continue
+                created_m = min(max(start - (60 - 10 * k) * DAY, int(persons.first_seen[i])) + 3_600, start - 1)
+                w["CampaignMember"].write(
+                    {
+                        "Id": sf_id("CampaignMember", serial),
+                        "CampaignId": cid,
+                        "ContactId": contact_id_of[i],
+                        "LeadId": None,
+                        "Status": ("Registered", "Attended", "No Show")[st],
+                        "HasResponded": st == 1,
+                        **_audit(created_m, created_m),
+                    }
+                )
+                serial += 1
+
+        # --- Opportunity and Task ----------------------------------------------------------
+        stages = (("Prospecting", 10), ("Qualification", 20), ("Proposal/Price Quote", 75),
+                  ("Negotiation/Review", 90), ("Closed Won", 100), ("Closed Lost", 0))
+        colleagues: dict[int, list[int]] = {}
+        for i in employed.tolist():
+            if i in contact_id_of and contact_id_of[i].startswith("003"):
+                colleagues.setdefault(int(employer[i]), []).append(i)
+        opp_serial = task_serial = 0
+        n_opps = rng.poisson(1.2, size=n_comp).tolist()
+        n_tasks = (1 + rng.poisson(1.5, size=n_comp)).tolist()
+        for k in range(n_comp):
+            people_here = colleagues.get(k, [])
+            for _ in range(n_opps[k]):
+                created_o = int(comp_created[k]) + int(rng.integers(30 * DAY, 180 * DAY))
+                created_o = min(created_o, start - DAY)
+                stage, prob = stages[int(rng.integers(0, len(stages)))]
+                w["Opportunity"].write(
+                    {
+                        "Id": sf_id("Opportunity", opp_serial),
+                        "AccountId": account_ids[k],
+                        "ContactId": contact_id_of[people_here[opp_serial % len(people_here)]] if people_here
+                        else None,
+                        "CurrencyIsoCode": ref.COUNTRIES[comp_country[k]].currency,
+                        "Name": f"{comp_names[k]} - {('Uniforms', 'Gifting', 'Office Supplies')[opp_serial % 3]}",
+                        "StageName": stage,
+                        "Probability": float(prob),
+                        "Amount": float(round(float(np.exp(rng.normal(9.0, 0.8))), -2)),
+                        "CloseDate": sf_date(created_o + int(rng.integers(20, 120)) * DAY),
+                        "Type": "New Customer" if opp_serial % 2 else "Existing Customer - Upgrade",
+                        "LeadSource": ref.LEAD_SOURCES[opp_serial % len(ref.LEAD_SOURCES)],
+                        "IsClosed": stage.startswith("Closed"),
+                        "IsWon": stage == "Closed Won",
+                        **_audit(created_o, created_o + int(rng.integers(0, 20 * DAY))),
+                    }
+                )
+                opp_serial += 1
+            for t in range(n_tasks[k]):
+                created_t = min(int(comp_created[k]) + int(rng.integers(10 * DAY, 300 * DAY)), start - 1)
+                subtype = ("Call", "Email", "Task")[t % 3]
+                contact = people_here[t % len(people_here)] if people_here else None
+                w["Task"].write(
+                    {
+                        "Id": sf_id("Task", task_serial),
+                        "WhatId": account_ids[k],
+                        "WhoId": contact_id_of[contact] if contact is not None else None,
+                        "Subject": {"Call": "Call", "Email": "Email: follow-up", "Task": "Send quote"}[subtype],
+                        "Type": {"Call": "Call", "Email": "Email", "Task": "Other"}[subtype],
+                        "Status": "Completed" if t % 4 else "Not Started",
+                        "Priority": "High" if t % 5 == 0 else "Normal",
+                        "ActivityDate": sf_date(created_t + 2 * DAY),
+                        **_audit(created_t, min(created_t + 2 * DAY, start - 1)),
+                    }
+                )
+                task_serial += 1
+    finally:
+        for obj, writer in w.items():
+            counts[obj] = writer.rows
+            writer.close()
+
+    return CrmResult(
+        counts=counts,
+        send_email=send_email,
+        crm_opt_out=crm_opt_out,
+        email_campaigns=email_campaigns,
+        membership=membership,
+        office_inboxes=office,
+    )

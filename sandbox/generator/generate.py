@@ -1,0 +1,134 @@
+"""``generate()``: the whole synthetic company, its channel exports, ground truth and manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sandbox.generator import reference as ref
+from sandbox.generator.catalog import CATEGORIES, build_catalog
+from sandbox.generator.channels import simulate_channels
+from sandbox.generator.crm import OBJECTS, build_crm
+from sandbox.generator.people import GENDERS, ROLE_NAMES, Persons, generate_persons
+from sandbox.generator.timeutil import parse_date, sf_timestamp
+from sandbox.generator.writer import CsvWriter
+
+GENERATOR_VERSION = "0.1.0"
+OUTPUT_PARTS = ("crm", "inbox", "truth", "manifest.json")
+PERSON_COLUMNS = [
+    "person_id", "household_id", "first_name", "last_name", "email", "phone_e164", "birth_date", "gender",
+    "country", "city", "state", "postal_code", "street", "time_zone", "email_opt_out", "do_not_call",
+    "email_bad", "crm_role", "shopify_customer_id", "has_shop_account", "purchase_rate_per_year",
+    "dropout_prob", "median_order_value_usd", "email_propensity", "web_sessions_per_year",
+    "favourite_category", "category_affinity", "first_seen_at", "prior_orders", "orders_in_window",
+    "alive_at_start", "alive_at_end",
+]
+
+
+def _prepare(out: Path) -> None:
+    """Empty a previous generator output in ``out``; refuse to write into an unrelated directory."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / "manifest.json").exists():
+            raise FileExistsError(
+                f"{out} is not empty and holds no generator manifest.json; choose a new --out directory "
+                "or empty it first"
+            )
+        for part in OUTPUT_PARTS:
+            target = out / part
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_persons(path: Path, p: Persons, alive_at_start: np.ndarray, orders: np.ndarray) -> int:
+    cat_names = [c.name for c in CATEGORIES]
+    with CsvWriter(path, PERSON_COLUMNS) as writer:
+        for i in range(p.n):
+            city = ref.CITIES[p.city[i]]
+            affinity = p.affinity[i]
+            writer.write([
+                p.person_id[i], f"H{int(p.household[i]) + 1:07d}", p.first_name[i], p.last_name[i], p.email[i],
+                p.e164(i), p.birth_date[i], GENDERS[p.gender[i]], ref.COUNTRIES[p.country[i]].code, city.name,
+                city.state, p.postal_code[i], p.street[i], city.time_zone, bool(p.email_opt_out[i]),
+                bool(p.do_not_call[i]), bool(p.email_bad[i]), ROLE_NAMES[p.crm_role[i]],
+                int(p.shopify_customer_id[i]), bool(p.has_shop_account[i]), round(float(p.purchase_rate[i]), 4),
+                round(float(p.dropout_prob[i]), 4), round(float(p.order_value_usd[i]), 2),
+                round(float(p.email_propensity[i]), 4), round(float(p.web_rate[i]), 4),
+                cat_names[int(np.argmax(affinity))],
+                ";".join(f"{name}={affinity[k]:.3f}" for k, name in enumerate(cat_names)),
+                sf_timestamp(int(p.first_seen[i])), int(p.prior_orders[i]), int(orders[i]),
+                bool(alive_at_start[i]), bool(p.alive[i]),
+            ])
+        return writer.rows
+
+
+def generate(
+    customers: int,
+    days: int,
+    end_date: dt.date | str,
+    seed: int,
+    out: Path | str,
+    malformed_rate: float = 0.005,
+    duplicate_rate: float = 0.002,
+    late_rate: float = 0.02,
+) -> dict[str, Any]:
+    """Generate the company into ``out`` and return its manifest (also written to manifest.json).
+
+    The same arguments always give byte-identical files.
+    """
+    if days < 1:
+        raise ValueError(f"--days must be at least 1, got {days}")
+    for name, rate in (("malformed_rate", malformed_rate), ("duplicate_rate", duplicate_rate),
+                       ("late_rate", late_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+    end = parse_date(end_date) if isinstance(end_date, str) else end_date
+    out = Path(out)
+    window = [end - dt.timedelta(days=days - 1 - k) for k in range(days)]
+    _prepare(out)
+
+    persons = generate_persons(customers, window[0], seed)
+    alive_at_start = persons.alive.copy()
+    identity_counts: dict[str, int] = {}
+    with CsvWriter(out / "truth" / "identity.csv", ["source", "record_key", "person_id"]) as identity_csv:
+
+        def identity(source: str, key: str, person_id: str) -> None:
+            identity_csv.write([source, key, person_id])
+            identity_counts[source] = identity_counts.get(source, 0) + 1
+
+        crm = build_crm(persons, window[0], window, seed, out / "crm", identity)
+        files, orders = simulate_channels(
+            persons, build_catalog(), crm, window, seed, out, identity, malformed_rate, duplicate_rate, late_rate
+        )
+    n_persons = _write_persons(out / "truth" / "persons.csv", persons, alive_at_start, orders)
+
+    crm_files = {f"crm/{obj}.ndjson": {"rows": crm.counts[obj]} for obj in OBJECTS}
+    manifest: dict[str, Any] = {
+        "generator": "sandbox.generator",
+        "version": GENERATOR_VERSION,
+        "arguments": {
+            "customers": customers, "days": days, "end_date": end.isoformat(), "seed": seed,
+            "malformed_rate": malformed_rate, "duplicate_rate": duplicate_rate, "late_rate": late_rate,
+        },
+        "date_range": {"start": window[0].isoformat(), "end": window[-1].isoformat(),
+                       "days": [d.isoformat() for d in window]},
+        "counts": {
+            "persons": n_persons,
+            "crm": dict(crm.counts),
+            "identity": dict(sorted(identity_counts.items())),
+            "orders": sum(v["rows"] - v["malformed"] - v["duplicates"] for k, v in files.items()
+                          if k.endswith("orders.ndjson.gz")),
+        },
+        "office_inboxes": [{"email": email, "person_ids": ids} for email, ids in crm.office_inboxes],
+        "files": {**crm_files, "truth/persons.csv": {"rows": n_persons},
+                  "truth/identity.csv": {"rows": sum(identity_counts.values())}, **files},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest

@@ -1,0 +1,74 @@
+"""Deterministic identifiers: Salesforce record Ids, Shopify numeric ids, UUID-shaped ids.
+
+Salesforce Ids are 15 case-sensitive characters (3-character key prefix, 2-character pod, a
+reserved character, a base-62 serial) plus the 3-character case-insensitivity checksum. The
+generator uses its own pod (``5g``) so records it seeds never collide with records the sandbox
+server creates later through the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+KEY_PREFIX: dict[str, str] = {
+    "Account": "001",
+    "Contact": "003",
+    "Lead": "00Q",
+    "Opportunity": "006",
+    "Campaign": "701",
+    "CampaignMember": "00v",
+    "Task": "00T",
+}
+GENERATOR_POD = "5g"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def sf_checksum(id15: str) -> str:
+    """The 3-character suffix Salesforce appends to a 15-character Id."""
+    chars = []
+    for start in (0, 5, 10):
+        bits = 0
+        for pos, char in enumerate(id15[start : start + 5]):
+            if "A" <= char <= "Z":
+                bits |= 1 << pos
+        chars.append(_CHECKSUM_ALPHABET[bits])
+    return "".join(chars)
+
+
+def sf_id(sobject: str, serial: int) -> str:
+    """The 18-character Id of the ``serial``-th generated record of ``sobject`` (serial >= 0)."""
+    digits = []
+    n = serial + 1
+    for _ in range(9):
+        n, rem = divmod(n, 62)
+        digits.append(_BASE62[rem])
+    if n:
+        raise ValueError(f"serial {serial} is too large for a {sobject} Id")
+    id15 = KEY_PREFIX[sobject] + GENERATOR_POD + "0" + "".join(reversed(digits))
+    return id15 + sf_checksum(id15)
+
+
+def is_sf_id(value: object, sobject: str | None = None) -> bool:
+    """True for an 18-character Id with a valid checksum (and the object's prefix, if given)."""
+    if not isinstance(value, str) or len(value) != 18 or not value.isalnum():
+        return False
+    if sobject is not None and not value.startswith(KEY_PREFIX[sobject]):
+        return False
+    return sf_checksum(value[:15]) == value[15:]
+
+
+def digest(seed: int, *parts: object, size: int = 16) -> bytes:
+    """Stable pseudo-random bytes for a key: the same (seed, parts) always gives the same bytes."""
+    key = "\x1f".join(str(p) for p in (seed, *parts)).encode()
+    return hashlib.blake2b(key, digest_size=size).digest()
+
+
+def stable_uuid(seed: int, *parts: object) -> str:
+    """A version-4-shaped UUID string derived from the key."""
+    return str(uuid.UUID(bytes=digest(seed, *parts), version=4))
+
+
+def stable_hex(seed: int, *parts: object, size: int = 8) -> str:
+    return digest(seed, *parts, size=size).hex()

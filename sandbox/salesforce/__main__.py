@@ -1,0 +1,28 @@
+"""Command line: ``python -m sandbox.salesforce serve --state-dir .sandbox [--host 127.0.0.1] [--port 0]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.salesforce",
+                                     description="A local HTTPS server that speaks the Salesforce API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="serve the sandbox org until SIGTERM/SIGINT")
+    run.add_argument("--state-dir", type=Path, default=Path(".sandbox"),
+                     help="where ca.pem, the server certificate and server.json live (default .sandbox)")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default 0)")
+    run.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.state_dir, host=args.host, port=args.port, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()
