@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +52,8 @@ class LocalPaths:
         return self.state / "company"
 
     def reset(self) -> None:
-        for path in (self.airflow_home, self.sandbox_dir, self.company_dir, self.warehouse.parent, self.landing,
-                     self.reports):
+        for path in (self.airflow_home, self.sandbox_dir, self.company_dir, self.state / "logs",
+                     self.warehouse.parent, self.landing, self.reports):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -78,6 +81,7 @@ def airflow_env(paths: LocalPaths, server: dict[str, Any]) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{paths.airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(paths.airflow_home / "logs"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "CRM360_TASK_RETRIES": "0",
         "AIRFLOW_CONN_SALESFORCE_DEFAULT": salesforce_connection(server),
         "REQUESTS_CA_BUNDLE": server["ca"],
         "CRM360_WAREHOUSE": str(paths.warehouse),
@@ -119,33 +123,47 @@ def prepare_airflow(env: dict[str, str]) -> None:
 
 def run_dag(env: dict[str, str], ds: str, conf: dict[str, Any] | None = None,
             log_file: Path | None = None) -> str:
-    """`airflow dags test` for the run whose data interval starts at `ds` (00:00 UTC); returns its state."""
-    args = ["dags", "test", DAG_ID, f"{ds}T00:00:00+00:00"]
+    """`airflow dags test` for the run whose data interval is [ds, ds + 1 day) in UTC; returns its state.
+
+    A manual run's data interval is inferred by the timetable as the last complete interval before
+    its logical date, so the run for `ds` is triggered at the end of that day (as the scheduler
+    would run it).
+    """
+    run_after = (date.fromisoformat(ds) + timedelta(days=1)).isoformat()
+    args = ["dags", "test", DAG_ID, f"{run_after}T00:00:00+00:00"]
     if conf:
         args += ["-c", json.dumps(conf)]
     airflow(env, *args, check=False, log_file=log_file)
     return dag_run_state(env, ds)
 
 
+def _metadata(env: dict[str, str]) -> sqlite3.Connection:
+    # The CLI's list-runs does not show data intervals, so read the SQLite metadata DB directly.
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    return sqlite3.connect(url.removeprefix("sqlite:///"))
+
+
+def _latest_run(env: dict[str, str], ds: str) -> tuple[str, str] | None:
+    """(run_id, state) of the newest run of DAG_ID whose data interval starts at ds."""
+    with closing(_metadata(env)) as con:
+        row = con.execute(
+            "select run_id, state from dag_run where dag_id = ? and substr(data_interval_start, 1, 10) = ? "
+            "order by id desc limit 1", (DAG_ID, ds)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def dag_run_state(env: dict[str, str], ds: str) -> str:
-    listing = airflow(env, "dags", "list-runs", DAG_ID, "-o", "json")
-    runs = json.loads(listing.stdout[listing.stdout.index("["):]) if "[" in listing.stdout else []
-    for run in runs:
-        if str(run.get("logical_date", "")).startswith(ds):
-            return str(run.get("state"))
-    return "missing"
+    found = _latest_run(env, ds)
+    return found[1] if found else "missing"
 
 
 def task_states(env: dict[str, str], ds: str) -> dict[str, str]:
-    listing = airflow(env, "tasks", "states-for-dag-run", DAG_ID, _run_id(env, ds), "-o", "json")
-    rows = json.loads(listing.stdout[listing.stdout.index("["):]) if "[" in listing.stdout else []
-    return {row["task_id"]: row["state"] for row in rows}
-
-
-def _run_id(env: dict[str, str], ds: str) -> str:
-    listing = airflow(env, "dags", "list-runs", DAG_ID, "-o", "json")
-    runs = json.loads(listing.stdout[listing.stdout.index("["):]) if "[" in listing.stdout else []
-    for run in runs:
-        if str(run.get("logical_date", "")).startswith(ds):
-            return str(run["run_id"])
-    raise LookupError(f"no {DAG_ID} run for {ds}")
+    """task_id -> state for the newest run of ds, in the DAG's stage order."""
+    found = _latest_run(env, ds)
+    if not found:
+        return {}
+    with closing(_metadata(env)) as con:
+        rows = con.execute(
+            "select task_id, state from task_instance where dag_id = ? and run_id = ? order by start_date",
+            (DAG_ID, found[0])).fetchall()
+    return {task_id: state or "none" for task_id, state in rows}

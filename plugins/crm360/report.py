@@ -24,7 +24,10 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     return row[0] if row else None
 
 
-def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow) -> dict[str, Any]:
+def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow,
+                  stage_states: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run's numbers from crm360_ops; `stage_states` (task id -> Airflow state) marks failures."""
+    stage_states = dict(stage_states or {})
     metrics = con.execute(
         f"select stage, metric, value from {OPS_SCHEMA}.stage_metrics where run_id = ? order by stage, metric",
         [window.run_id]).fetchall()
@@ -42,6 +45,8 @@ def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow) -> dict[str
         "data_interval": [window.start.isoformat(), window.end.isoformat()],
         "customers_unified": _scalar(con, "select count(*) from marts.customer_360"),
         "source_records_unified": _scalar(con, "select sum(source_record_count) from marts.customer_360"),
+        "stage_states": stage_states,
+        "failed_stages": [t for t, s in stage_states.items() if s != "success"],
         "stages": stages,
         "checks": [
             {"suite": s, "severity": sev, "success": ok, "evaluated": n, "failed": f, "first_failure": ff}
@@ -67,6 +72,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"- Customers unified: **{summary['customers_unified']}** "
         f"(from {summary['source_records_unified']} source records)",
+        f"- Stages: **{_stages_line(summary['failed_stages'])}**",
         f"- Quality checks: **{summary['checks_passed']} passed, {summary['checks_failed']} failed**",
         f"- Salesforce: **{summary['salesforce']['records_written']} records written**, "
         f"{summary['salesforce']['records_failed']} failed, {summary['salesforce']['records_changed']} changed, "
@@ -89,7 +95,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _is_newest(reports_root: Path, ds: str) -> bool:
+    """A backfill of an old date must not replace the report of the newest date as `latest`."""
+    if not reports_root.exists():
+        return True
+    return all(p.name <= ds for p in reports_root.iterdir() if p.is_dir() and len(p.name) == 10)
+
+
+def _stages_line(failed: list[str]) -> str:
+    return "all succeeded" if not failed else "NOT successful: " + ", ".join(failed)
+
+
 def write_summary(summary: dict[str, Any], reports_root: Path) -> dict[str, Path]:
+    """Write the day's report; update `latest.*` only when this is the newest date reported."""
+    newest = _is_newest(reports_root, summary["ds"])
     day = reports_root / summary["ds"]
     day.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, indent=2, default=str)
@@ -98,6 +117,9 @@ def write_summary(summary: dict[str, Any], reports_root: Path) -> dict[str, Path
              "latest_json": reports_root / "latest.json", "latest_markdown": reports_root / "latest.md"}
     paths["json"].write_text(text)
     paths["markdown"].write_text(markdown)
-    paths["latest_json"].write_text(text)
-    paths["latest_markdown"].write_text(markdown)
+    if newest:
+        paths["latest_json"].write_text(text)
+        paths["latest_markdown"].write_text(markdown)
+    else:
+        del paths["latest_json"], paths["latest_markdown"]
     return paths

@@ -199,12 +199,29 @@ def _allow_production(conn_id: str) -> bool:
     return str(extras.get("allow_production_writes", "false")).lower() == "true"
 
 
-def run_summary(window: RunWindow, settings: Settings) -> dict[str, Any]:
+class RunFailed(RuntimeError):
+    """A stage of the nightly run did not succeed (the run summary was still written)."""
+
+
+def stage_states(context: Any) -> dict[str, str]:
+    """The states of this DAG run's other tasks, asked of the Airflow API (task SDK, no DB access)."""
+    ti = context["ti"]
+    found = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id])
+    states = found.get(ti.run_id, found) if isinstance(found, dict) else {}
+    return {task_id: str(state) for task_id, state in states.items() if task_id != ti.task_id}
+
+
+def run_summary(window: RunWindow, settings: Settings,
+                stage_states: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write the run report; raise RunFailed afterwards if any stage failed, so the DAG run fails too."""
     from crm360.report import build_summary, write_summary
 
     with warehouse.connect(settings.warehouse_path) as con:
-        summary = build_summary(con, window)
+        summary = build_summary(con, window, stage_states or {})
     paths = write_summary(summary, settings.reports_root)
     summary["report_paths"] = {k: str(v) for k, v in paths.items()}
     log.info("run summary written to %s", paths["markdown"])
+    if summary["failed_stages"]:
+        raise RunFailed(f"ds={window.ds_str}: stages not successful: {', '.join(summary['failed_stages'])}. "
+                        f"The report at {paths['markdown']} says what ran; the failed task's log says why.")
     return summary

@@ -252,7 +252,11 @@ def _currency() -> list[Field]:
 
 def _crm360_fields() -> list[Field]:
     return [
-        _s("Crm360_Customer_Id__c", 64, external_id=True, id_lookup=True, unique=True, custom=True,
+        # A unique, case-insensitive external id, as integrations usually add (upsert key).
+        _s("External_Id__c", 64, external_id=True, id_lookup=True, unique=True, custom=True,
+           label="External ID"),
+        # External ID but not unique: duplicate Contacts of one person share the unified customer id.
+        _s("Crm360_Customer_Id__c", 64, external_id=True, id_lookup=True, unique=False, custom=True,
            label="crm360 Customer ID"),
         Field("Crm360_Lifetime_Value__c", "currency", precision=16, scale=2, custom=True,
               label="crm360 Lifetime Value"),

@@ -124,7 +124,9 @@ def plan_window(root: Path, sobject: str, window: RunWindow, overlap: timedelta)
 
 
 def count_rows(sf: Salesforce, sobject: str, where: str) -> int:
-    return int(sf.query_all(f"SELECT COUNT() FROM {sobject} WHERE {where}", include_deleted=True)["totalSize"])
+    # query(), not query_all(): simple-salesforce's query_all() recomputes totalSize as the number of
+    # records it collected, which is 0 for COUNT().
+    return int(sf.query(f"SELECT COUNT() FROM {sobject} WHERE {where}", include_deleted=True)["totalSize"])
 
 
 def estimate_api_calls(expected_rows: int) -> int:

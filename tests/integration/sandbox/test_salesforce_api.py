@@ -138,8 +138,11 @@ def test_contact_describe_has_compound_address_and_crm360_fields(sf: Salesforce)
     assert fields["AccountId"]["referenceTo"] == ["Account"]
     assert fields["AccountId"]["relationshipName"] == "Account"
     assert fields["Name"]["createable"] is False and fields["Name"]["calculated"] is True
-    key = fields["Crm360_Customer_Id__c"]
-    assert (key["externalId"], key["idLookup"], key["length"], key["soapType"]) == (True, True, 64, "xsd:string")
+    key = fields["External_Id__c"]
+    assert (key["externalId"], key["idLookup"], key["unique"], key["length"], key["soapType"]) == (
+        True, True, True, 64, "xsd:string")
+    customer = fields["Crm360_Customer_Id__c"]  # shared by duplicate Contacts of one person
+    assert (customer["externalId"], customer["unique"]) == (True, False)
     ltv = fields["Crm360_Lifetime_Value__c"]
     assert (ltv["type"], ltv["precision"], ltv["scale"]) == ("currency", 16, 2)
     assert fields["Crm360_Last_Order_Date__c"]["type"] == "date"
@@ -209,14 +212,14 @@ def test_missing_record_is_not_found(sf: Salesforce) -> None:
 
 
 def test_upsert_by_external_id_and_duplicate_values(sf: Salesforce) -> None:
-    assert sf.Contact.upsert("Crm360_Customer_Id__c/cust-1", {"LastName": "First"}) == 201
-    assert sf.Contact.upsert("Crm360_Customer_Id__c/cust-1", {"Crm360_Segment__c": "vip"}) == 200
+    assert sf.Contact.upsert("External_Id__c/cust-1", {"LastName": "First"}) == 201
+    assert sf.Contact.upsert("External_Id__c/cust-1", {"Crm360_Segment__c": "vip"}) == 200
     records = sf.query("SELECT LastName, Crm360_Segment__c FROM Contact")["records"]
     assert [(r["LastName"], r["Crm360_Segment__c"]) for r in records] == [("First", "vip")]
-    by_key = sf.Contact.get_by_custom_id("Crm360_Customer_Id__c", "cust-1")
+    by_key = sf.Contact.get_by_custom_id("External_Id__c", "cust-1")
     assert by_key["LastName"] == "First"
     with pytest.raises(SalesforceMalformedRequest) as err:
-        sf.Contact.create({"LastName": "Dup", "Crm360_Customer_Id__c": "CUST-1"})
+        sf.Contact.create({"LastName": "Dup", "External_Id__c": "CUST-1"})
     assert error_code(err) == "DUPLICATE_VALUE"
 
 
@@ -296,19 +299,19 @@ def test_query_errors(sf: Salesforce, soql: str, code: str) -> None:
 
 def test_composite_create_and_upsert_collections(sf: Salesforce) -> None:
     created = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
-        {"attributes": {"type": "Contact"}, "LastName": "One", "Crm360_Customer_Id__c": "k1"},
+        {"attributes": {"type": "Contact"}, "LastName": "One", "External_Id__c": "k1"},
         {"attributes": {"type": "Contact"}, "FirstName": "NoLast"},
     ]})
     assert created[0]["success"] is True
     assert created[1]["success"] is False and created[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
-    upserted = sf.restful("composite/sobjects/Contact/Crm360_Customer_Id__c", method="PATCH", json={
+    upserted = sf.restful("composite/sobjects/Contact/External_Id__c", method="PATCH", json={
         "allOrNone": False, "records": [
-            {"attributes": {"type": "Contact"}, "Crm360_Customer_Id__c": "k1", "Crm360_Segment__c": "gold"},
-            {"attributes": {"type": "Contact"}, "Crm360_Customer_Id__c": "k2", "LastName": "Two"},
+            {"attributes": {"type": "Contact"}, "External_Id__c": "k1", "Crm360_Segment__c": "gold"},
+            {"attributes": {"type": "Contact"}, "External_Id__c": "k2", "LastName": "Two"},
         ]})
     assert [(r["success"], r["created"]) for r in upserted] == [(True, False), (True, True)]
-    rows = sf.query("SELECT Crm360_Customer_Id__c, Crm360_Segment__c FROM Contact ORDER BY Crm360_Customer_Id__c")
-    assert [(r["Crm360_Customer_Id__c"], r["Crm360_Segment__c"]) for r in rows["records"]] == [
+    rows = sf.query("SELECT External_Id__c, Crm360_Segment__c FROM Contact ORDER BY External_Id__c")
+    assert [(r["External_Id__c"], r["Crm360_Segment__c"]) for r in rows["records"]] == [
         ("k1", "gold"), ("k2", None)]
 
 
