@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         env = localrun.airflow_env(paths, json.loads((paths.sandbox_dir / "server.json").read_text()))
         with console.status("preparing Airflow (SQLite metadata, pool)..."):
             localrun.prepare_airflow(env)
+        localrun.set_sandbox_clock(json.loads((paths.sandbox_dir / "server.json").read_text()), args.date)
         log_file = paths.state / "logs" / f"crm360_nightly_{args.date}.log"
         with console.status(f"running crm360_nightly for ds={args.date} (log: {log_file})..."):
             state = localrun.run_dag(env, args.date, conf={"push": True}, log_file=log_file)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,21 @@ def prepare_airflow(env: dict[str, str]) -> None:
     airflow(env, "pools", "set", WAREHOUSE_POOL, "1", "tasks that write the DuckDB warehouse")
 
 
+def set_sandbox_clock(server: dict[str, Any], ds: str, minutes_after_interval: int = 30) -> None:
+    """Set the sandbox org's clock to just after ds's data interval, when a nightly run for ds runs.
+
+    Replaying past dates this way, crm360's own writes are stamped (SystemModstamp) as they would
+    be in production, inside the next day's window, not at today's wall-clock time.
+    """
+    import requests
+
+    now = datetime.combine(date.fromisoformat(ds) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    now += timedelta(minutes=minutes_after_interval)
+    response = requests.post(f"{server['instance_url']}/sandbox/clock", json={"now": now.isoformat()},
+                             verify=server["ca"], timeout=30)
+    response.raise_for_status()
+
+
 def run_dag(env: dict[str, str], ds: str, conf: dict[str, Any] | None = None,
             log_file: Path | None = None) -> str:
     """`airflow dags test` for the run whose data interval is [ds, ds + 1 day) in UTC; returns its state.
@@ -167,3 +182,15 @@ def task_states(env: dict[str, str], ds: str) -> dict[str, str]:
             "select task_id, state from task_instance where dag_id = ? and run_id = ? order by start_date",
             (DAG_ID, found[0])).fetchall()
     return {task_id: state or "none" for task_id, state in rows}
+
+
+def task_durations(env: dict[str, str], ds: str) -> dict[str, float]:
+    """task_id -> seconds for the newest run of ds (from the metadata DB)."""
+    found = _latest_run(env, ds)
+    if not found:
+        return {}
+    with closing(_metadata(env)) as con:
+        rows = con.execute(
+            "select task_id, duration from task_instance where dag_id = ? and run_id = ? order by start_date",
+            (DAG_ID, found[0])).fetchall()
+    return {task_id: float(seconds or 0.0) for task_id, seconds in rows}

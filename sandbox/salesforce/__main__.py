@@ -18,10 +18,13 @@ def main(argv: list[str] | None = None) -> None:
                      help="where ca.pem, the server certificate and server.json live (default .sandbox)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default 0)")
+    run.add_argument("--public-host", default=None,
+                     help="host name clients use, if not --host (put in the certificate and instance URL)")
     run.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.state_dir, host=args.host, port=args.port, log_level=args.log_level)
+        serve(args.state_dir, host=args.host, port=args.port, log_level=args.log_level,
+              public_host=args.public_host)
 
 
 if __name__ == "__main__":

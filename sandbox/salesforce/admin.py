@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from . import values
 from .errors import ApiError
 from .schema import find_object
 from .state import SandboxState
+from .values import parse_datetime
 from .writes import seed_records
 
 
@@ -57,5 +59,19 @@ def build_router(state: SandboxState) -> APIRouter:
         if "api_used" in body:
             state.api_used = int(body["api_used"])
         return JSONResponse({"daily_api_limit": state.config.daily_api_limit, "api_used": state.api_used})
+
+    @router.post("/clock")
+    async def set_clock(request: Request) -> JSONResponse:
+        """Set the org's clock: {"now": "2026-11-21T00:30:00Z"} (it keeps running), or {"now": null}."""
+        body = await request.json()
+        raw = body.get("now") if isinstance(body, dict) else None
+        target = parse_datetime(raw) if isinstance(raw, str) else None
+        if raw is not None and target is None:
+            return JSONResponse({"error": f"not a datetime: {raw!r}; use ISO 8601 such as 2026-11-21T00:30:00Z"}, 400)
+        return JSONResponse({"now": values.set_clock(target).isoformat()})
+
+    @router.get("/clock")
+    async def get_clock() -> JSONResponse:
+        return JSONResponse({"now": values.now_utc().isoformat()})
 
     return router

@@ -176,6 +176,12 @@ class SObject:
 
     @property
     def unique_fields(self) -> list[Field]:
+        # Salesforce enforces uniqueness only for fields marked Unique; an External ID may repeat.
+        return [f for f in self.fields.values() if f.unique]
+
+    @property
+    def indexed_fields(self) -> list[Field]:
+        """Fields looked up by value: unique fields and external ids (upsert, get by external id)."""
         return [f for f in self.fields.values() if f.unique or f.external_id]
 
 

@@ -36,13 +36,19 @@ def server_info(host: str, port: int, ca: Path) -> dict[str, object]:
             "domain": f"{host}:{port}/login"}
 
 
-def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-    """Serve until SIGTERM/SIGINT; ``server.json`` exists exactly while the server accepts requests."""
+def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+          public_host: str | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; ``server.json`` exists exactly while the server accepts requests.
+
+    ``public_host`` is the name clients use (e.g. ``sandbox-salesforce`` in docker-compose when
+    listening on 0.0.0.0): it goes into the certificate and the instance URL login returns.
+    """
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     info_path = state_dir / SERVER_FILE
     info_path.unlink(missing_ok=True)
-    tls = ensure_certificates(state_dir, sorted({host, "127.0.0.1", "localhost"}))
+    public = public_host or host
+    tls = ensure_certificates(state_dir, sorted({host, public, "127.0.0.1", "localhost"} - {"0.0.0.0", "::"}))
     print(f"CA certificate: {tls.ca}", flush=True)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -54,7 +60,7 @@ def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 0, log_level: st
     actual_port = sock.getsockname()[1]
 
     state = SandboxState(SandboxConfig.from_env())
-    url_host = f"[{host}]" if ":" in host else host
+    url_host = f"[{public}]" if ":" in public else public
     state.base_url = f"https://{url_host}:{actual_port}"
     config = uvicorn.Config(create_app(state), ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key),
                             log_level=log_level, lifespan="off", access_log=False, timeout_graceful_shutdown=2)

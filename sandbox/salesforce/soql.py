@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from .ids import looks_like_id, to18
 from .schema import ADDRESS_JSON_KEYS, ADDRESS_PARTS, NUMBER_TYPES, SCHEMA, Field, SObject, find_object
-from .values import UTC, parse_date, parse_datetime, to_csv, to_json
+from .values import UTC, now_utc, parse_date, parse_datetime, to_csv, to_json
 
 Record = dict[str, Any]
 
@@ -195,7 +195,7 @@ class Query:
     order: list[OrderItem]
     limit: int | None
     offset: int
-    today: dt.date = field(default_factory=lambda: dt.datetime.now(UTC).date())
+    today: dt.date = field(default_factory=lambda: _org_today())
 
     @property
     def columns(self) -> list[str]:
@@ -272,7 +272,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
-        self.today = today or dt.datetime.now(UTC).date()
+        self.today = today or _org_today()
 
     # token helpers
     @property
@@ -864,3 +864,7 @@ def csv_row_getters(query: Query, source: RecordSource) -> list[Callable[[Record
     """One function per selected column giving the Bulk API CSV text of a record's value."""
     getters = [_getter(p, source) for p in query.select]
     return [lambda r, g=g: to_csv(g(r)) for g in getters]
+
+
+def _org_today() -> dt.date:
+    return now_utc().date()

@@ -33,7 +33,7 @@ class Table:
     together: dict[tuple[str, ...], dict[tuple[Any, ...], set[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.unique = {f.name: {} for f in self.obj.unique_fields}
+        self.unique = {f.name: {} for f in self.obj.indexed_fields}
         self.together = {names: {} for names in self.obj.unique_together}
 
     def _index(self, record: Record, add: bool) -> None:
@@ -159,13 +159,22 @@ class Store:
         self._undo.append([])
         return self._undo[-1]
 
+    def _close(self, log: list[tuple[str, str, Record | None]]) -> None:
+        # By identity, not equality: two empty undo logs compare equal, and list.remove() would
+        # close the outer one instead of this one.
+        for i in range(len(self._undo) - 1, -1, -1):
+            if self._undo[i] is log:
+                del self._undo[i]
+                return
+        raise ValueError("undo log is not open")
+
     def release(self, log: list[tuple[str, str, Record | None]]) -> None:
-        self._undo.remove(log)
+        self._close(log)
         if self._undo:
             self._undo[-1].extend(log)
 
     def rollback_to(self, log: list[tuple[str, str, Record | None]]) -> None:
-        self._undo.remove(log)
+        self._close(log)
         self._rollback(log)
 
     def _rollback(self, log: list[tuple[str, str, Record | None]]) -> None:

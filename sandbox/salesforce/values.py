@@ -30,9 +30,22 @@ class CoercionError(ValueError):
         self.message = message
 
 
+# The org's clock runs this far from the machine's (POST /sandbox/clock). Tests and the demo replay
+# past dates: set to just after a data interval's end, writes are stamped as a nightly run at that
+# time would see them, so change capture by SystemModstamp behaves as it does in production.
+_clock_offset = dt.timedelta(0)
+
+
+def set_clock(now: dt.datetime | None) -> dt.datetime:
+    """Make the org's clock read ``now`` (and keep running from there); None returns to real time."""
+    global _clock_offset
+    _clock_offset = dt.timedelta(0) if now is None else now.astimezone(UTC) - dt.datetime.now(UTC)
+    return now_utc()
+
+
 def now_utc() -> dt.datetime:
-    """The current time, truncated to milliseconds as Salesforce stores it."""
-    now = dt.datetime.now(UTC)
+    """The org's current time, truncated to milliseconds as Salesforce stores it."""
+    now = dt.datetime.now(UTC) + _clock_offset
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 

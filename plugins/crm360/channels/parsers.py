@@ -30,6 +30,10 @@ def _require(record: dict[str, Any], key: str) -> Any:
 
 
 def _ts_epoch(value: Any, key: str) -> datetime:
+    # The vendor sends a JSON number. A string here means the export changed shape upstream:
+    # quarantine it rather than guess, so the change is seen.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RowError(key, f"expected a unix timestamp as a JSON number, got {type(value).__name__} {value!r}")
     try:
         return datetime.fromtimestamp(float(value), tz=UTC)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -51,8 +55,11 @@ def _ts_iso(value: Any, key: str, required: bool = True) -> datetime | None:
 
 
 def _money(value: Any, key: str) -> float | None:
+    """Shopify sends amounts as decimal strings ("19.99"); a JSON number is a changed export shape."""
     if value in (None, ""):
         return None
+    if not isinstance(value, str):
+        raise RowError(key, f"expected a decimal string such as \"19.99\", got {type(value).__name__} {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
@@ -68,6 +75,12 @@ def _int(value: Any, key: str) -> int | None:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise RowError(key, f"not an integer: {value!r}") from exc
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise RowError(key, f"expected a string, got {type(value).__name__} {value!r}")
+    return value
 
 
 def _str(value: Any) -> str | None:
@@ -160,7 +173,7 @@ def parse_segment(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     if kind == "track":
         _require(record, "event")
     return {"events": [{
-        "message_id": str(_require(record, "messageId")),
+        "message_id": _text(_require(record, "messageId"), "messageId"),
         "type": kind,
         "anonymous_id": _str(record.get("anonymousId")),
         "user_id": _str(record.get("userId")),

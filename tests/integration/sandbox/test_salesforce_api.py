@@ -13,6 +13,7 @@ from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
+    SalesforceMoreThanOneRecord,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
@@ -329,6 +330,16 @@ def test_composite_all_or_none_rolls_back(sf: Salesforce) -> None:
     assert error_code(err) == "EXCEEDED_ID_LIMIT"
 
 
+def test_composite_update_keeps_good_records_when_the_first_fails(sf: Salesforce) -> None:
+    good = sf.Contact.create({"LastName": "Good"})["id"]
+    result = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
+        {"attributes": {"type": "Contact"}, "id": "003000000000000AAA", "LastName": "Missing"},
+        {"attributes": {"type": "Contact"}, "id": good, "Crm360_Segment__c": "vip"},
+    ]})
+    assert [r["success"] for r in result] == [False, True]
+    assert sf.Contact.get(good)["Crm360_Segment__c"] == "vip"
+
+
 # ------------------------------------------------------------------ Bulk API 2.0
 
 
@@ -377,3 +388,29 @@ def test_server_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert (tmp_path / "server.json").exists()
     assert server.stop() == 0
     assert not (tmp_path / "server.json").exists()
+
+
+def test_org_clock_stamps_writes_and_can_be_reset(sandbox: SandboxProcess, sf: Salesforce) -> None:
+    set_to = requests.post(sandbox.url("/sandbox/clock"), json={"now": "2026-11-21T00:30:00Z"},
+                        verify=sandbox.ca_path, timeout=30).json()
+    assert set_to["now"].startswith("2026-11-21T00:30")
+    try:
+        rid = sf.Contact.create({"LastName": "Clocked"})["id"]
+        stamp = sf.Contact.get(rid)["SystemModstamp"]
+        assert stamp.startswith("2026-11-21T00:3"), stamp
+        found = sf.query("SELECT Id FROM Contact WHERE SystemModstamp >= 2026-11-21T00:00:00Z "
+                         "AND SystemModstamp < 2026-11-22T00:00:00Z")
+        assert [r["Id"] for r in found["records"]] == [rid]
+        bad = requests.post(sandbox.url("/sandbox/clock"), json={"now": "tomorrow"}, verify=sandbox.ca_path, timeout=30)
+        assert bad.status_code == 400 and "ISO 8601" in bad.json()["error"]
+    finally:
+        reset = requests.post(sandbox.url("/sandbox/clock"), json={"now": None}, verify=sandbox.ca_path, timeout=30)
+    assert not reset.json()["now"].startswith("2026-11-21T00:3")
+
+
+def test_non_unique_external_id_repeats_and_upsert_on_it_is_ambiguous(sf: Salesforce) -> None:
+    first = sf.Contact.create({"LastName": "Twin", "Crm360_Customer_Id__c": "cus_1"})["id"]
+    second = sf.Contact.create({"LastName": "Twin", "Crm360_Customer_Id__c": "cus_1"})["id"]
+    assert first != second
+    with pytest.raises(SalesforceMoreThanOneRecord):
+        sf.Contact.upsert("Crm360_Customer_Id__c/cus_1", {"Crm360_Segment__c": "vip"})

@@ -1,0 +1,91 @@
+"""`crm360`: look at and operate a crm360 installation from a shell.
+
+The nightly work runs in Airflow (`crm360_nightly`); this CLI is for the person looking after it:
+what has been landed, what a run did, and running one stage by hand for one date when debugging
+(the same function the DAG task calls, with the same settings from the environment).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crm360 import warehouse
+from crm360.rundate import RunWindow
+from crm360.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+console = Console()
+
+STAGES = ("extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build", "publish_quality_gate",
+          "push_to_salesforce", "run_summary")
+
+
+@app.command()
+def partitions(source: Annotated[str | None, typer.Option(help="only this source, e.g. salesforce")] = None) -> None:
+    """List landed partitions: source, entity, date, how it was landed, rows landed and quarantined."""
+    settings = Settings.from_env()
+    if not settings.warehouse_path.exists():
+        console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")
+        raise typer.Exit(1)
+    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+        rows = con.execute(
+            f"select source, entity, cast(ds as varchar), mode, rows_landed, rows_quarantined "
+            f"from {warehouse.OPS_SCHEMA}.landed_partitions where ? is null or source = ? "
+            f"order by source, entity, ds", [source, source]).fetchall()
+    table = Table(title=f"landed partitions ({settings.landing_root})")
+    for column in ("source", "entity", "ds", "mode", "rows", "quarantined"):
+        table.add_column(column, justify="right" if column in ("rows", "quarantined") else "left")
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    console.print(f"{len(rows)} partitions")
+
+
+@app.command()
+def report(ds: Annotated[str | None, typer.Option(help="run date YYYY-MM-DD; default: the newest")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="print the JSON summary")] = False) -> None:
+    """Print the run summary of one date (what the nightly run did)."""
+    settings = Settings.from_env()
+    folder = settings.reports_root / ds if ds else settings.reports_root
+    stem = "run_summary" if ds else "latest"
+    path = folder / f"{stem}.{'json' if as_json else 'md'}"
+    if not path.exists():
+        console.print(f"no report at {path}: has the run for {ds or 'any date'} finished?")
+        raise typer.Exit(1)
+    text = path.read_text()
+    console.print_json(text) if as_json else console.print(text, markup=False)
+    console.print(f"[dim]{path}[/]")
+
+
+@app.command()
+def stage(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(STAGES)}")],
+          ds: Annotated[str, typer.Option(help="run date YYYY-MM-DD (data interval ds 00:00 to +24h UTC)")],
+          param: Annotated[list[str] | None, typer.Option(help="run param key=value, e.g. dry_run=true")] = None,
+          ) -> None:
+    """Run one stage for one date outside Airflow (debugging). Push needs push=true and never runs for backfills."""
+    if name not in STAGES:
+        raise typer.BadParameter(f"unknown stage {name!r}; choose one of: {', '.join(STAGES)}", param_hint="NAME")
+    params = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
+        params[key] = json.loads(value) if value in ("true", "false") or value.isdigit() else value
+    from crm360 import tasks
+
+    window = RunWindow.for_day(ds, run_id=f"cli__{ds}__{int(time.time())}", params=params)
+    started = time.monotonic()
+    with console.status(f"{name} for ds={ds}..."):
+        result = getattr(tasks, name)(window, Settings.from_env())
+    console.print_json(json.dumps(result, default=str))
+    console.print(f"{name} for ds={ds} finished in {time.monotonic() - started:.1f}s (run id {window.run_id})")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,115 @@
+"""One multi-day end-to-end run of crm360_nightly, shared by the end-to-end tests.
+
+Real parts throughout: the generated company is loaded into the sandbox Salesforce (HTTPS, local
+CA), Airflow runs the DAG with `airflow dags test` (SQLite metadata in a temporary AIRFLOW_HOME),
+dbt and Great Expectations run inside the tasks, and the push writes to the sandbox through
+simple-salesforce. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from sandbox import localrun
+from tests.conftest import require
+
+DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
+CUSTOMERS = 1500
+SEED = 11
+
+
+@dataclass
+class NightlyRuns:
+    """What the shared end-to-end run produced."""
+
+    paths: localrun.LocalPaths
+    env: dict[str, str]
+    server: dict[str, Any]
+    manifest: dict[str, Any]
+    states: dict[str, str] = field(default_factory=dict)  # label -> DAG run state
+    tasks: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> task states
+    salesforce_after: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    published: dict[str, dict[str, tuple]] = field(default_factory=dict)  # label -> Contact Id -> values
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def salesforce(self) -> Any:
+        from simple_salesforce import Salesforce
+
+        return Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
+                          security_token="sandbox-token", domain=self.server["domain"])
+
+    def log_tail(self, label: str) -> str:
+        path = self.logs.get(label)
+        return path.read_text()[-4000:] if path and path.exists() else "(no log)"
+
+
+def _contacts(sf: Any) -> list[dict[str, Any]]:
+    soql = ("SELECT Id, Crm360_Customer_Id__c, Crm360_Lifetime_Value__c, Crm360_Order_Count__c, "
+            "Crm360_Email_Engagement__c, SystemModstamp FROM Contact")
+    return sf.query_all(soql)["records"]
+
+
+def _published(warehouse: Path) -> dict[str, tuple]:
+    if not warehouse.exists():
+        return {}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {row[0]: tuple(row[1:]) for row in con.execute(
+            "select sfdc_record_id, customer_id, lifetime_value, order_count, email_engagement "
+            "from publish.contact_attributes where sobject_type = 'Contact'").fetchall()}
+    except duckdb.CatalogException:
+        return {}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def nightly(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch) -> Iterator[NightlyRuns]:
+    """Generate a company, run the nightly DAG for three consecutive dates, then re-run the middle one.
+
+    Runs, in order (label -> what it is):
+      day1, day2, day3: manual runs with push=true for 2026-11-18, -19, -20 (each the newest date);
+      rerun_day2: 2026-11-19 again with push=true after day3 (an old date: must not push, must reuse
+      the landed Salesforce partition).
+    """
+    require(shutil.which("airflow", path=str(Path(localrun.sys.executable).parent)) is not None,
+            "the airflow CLI of this environment (make venv installs it)")
+    from sandbox.generator import generate, load
+    from sandbox.salesforce.process import start_sandbox
+
+    root = tmp_path_factory.mktemp("nightly")
+    paths = localrun.LocalPaths.under(root)
+    manifest = generate(customers=CUSTOMERS, days=len(DAYS), end_date=DAYS[-1], seed=SEED, out=paths.company_dir)
+    with start_sandbox(paths.sandbox_dir) as _server:
+        load(paths.company_dir, paths.sandbox_dir / "server.json")
+        server = json.loads((paths.sandbox_dir / "server.json").read_text())
+        # simple-salesforce in this test process trusts the sandbox CA the same way the tasks do.
+        monkeypatch_session.setenv("REQUESTS_CA_BUNDLE", server["ca"])
+        env = localrun.airflow_env(paths, server)
+        localrun.prepare_airflow(env)
+        runs = NightlyRuns(paths=paths, env=env, server=server, manifest=manifest)
+        sf = runs.salesforce()
+        plan = [("day1", DAYS[0]), ("day2", DAYS[1]), ("day3", DAYS[2]), ("rerun_day2", DAYS[1])]
+        for label, ds in plan:
+            log_file = root / "logs" / f"{label}.log"
+            runs.logs[label] = log_file
+            localrun.set_sandbox_clock(server, ds)
+            runs.states[label] = localrun.run_dag(env, ds, conf={"push": True}, log_file=log_file)
+            runs.tasks[label] = localrun.task_states(env, ds)
+            runs.salesforce_after[label] = _contacts(sf)
+            runs.published[label] = _published(paths.warehouse)
+        yield runs
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
