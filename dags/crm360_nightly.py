@@ -30,7 +30,8 @@ publish models, writes the changes back to Salesforce, and writes a run summary.
 
 Params: `push` (manual runs write to Salesforce only when true), `dry_run`, `full_refresh`
 (dbt), `full_refresh_extract` (re-extract a landed Salesforce date), `allow_large_push`
-(override the blast-radius check). Backfill runs never write to Salesforce.
+(override the blast-radius check), `backfill` (treat a manual run as a backfill). Backfill runs
+(`airflow backfill create`, or backfill=true) never write to Salesforce.
 """
 
 default_args = {
@@ -69,6 +70,8 @@ with DAG(
         "full_refresh_extract": Param(False, type="boolean",
                                       description="re-extract Salesforce even if the date is landed"),
         "allow_large_push": Param(False, type="boolean", description="override the blast-radius check"),
+        "backfill": Param(False, type="boolean",
+                          description="treat a manual run as a backfill (never writes to Salesforce)"),
     },
 ) as dag:
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -29,6 +30,9 @@ DEMO_CUSTOMERS = 3000
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["backfill"]:
+        return backfill(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
     parser.add_argument("--date", default=DEMO_DATE, help="the run date (ds) to process")
@@ -63,6 +67,49 @@ def main(argv: list[str] | None = None) -> int:
     ok = state == "success"
     _print_summary(paths, args.date, state, tasks, manifest, time.monotonic() - started, log_file)
     return 0 if ok else 1
+
+
+def backfill(argv: list[str]) -> int:
+    """`make backfill FROM=... TO=...` on the demo's state: re-run a date range, oldest first, no push.
+
+    Uses what `make demo` left (.demo/company, the warehouse, the landing zone): restarts the
+    sandbox org with the demo company, then runs crm360_nightly once per date with
+    `backfill=true` (never writes to Salesforce; reuses landed Salesforce partitions).
+    """
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo backfill",
+                                     description="re-run a date range of the demo, oldest first, no push")
+    parser.add_argument("--from-date", required=True, type=date.fromisoformat)
+    parser.add_argument("--to-date", required=True, type=date.fromisoformat)
+    args = parser.parse_args(argv)
+    if args.to_date < args.from_date:
+        parser.error(f"--to-date {args.to_date} is before --from-date {args.from_date}")
+    from sandbox.generator import load
+    from sandbox.salesforce.process import start_sandbox
+
+    paths = localrun.LocalPaths.under(localrun.REPO_ROOT / ".demo", visible_outputs=localrun.REPO_ROOT)
+    if not (paths.company_dir / "manifest.json").exists():
+        console.print("[red]no demo company in .demo/company: run `make demo` first[/]")
+        return 2
+    started = time.monotonic()
+    dates = [(args.from_date + timedelta(days=i)).isoformat() for i in range((args.to_date - args.from_date).days + 1)]
+    results: dict[str, str] = {}
+    with start_sandbox(paths.sandbox_dir) as _server:
+        load(paths.company_dir, paths.sandbox_dir / "server.json")
+        server = json.loads((paths.sandbox_dir / "server.json").read_text())
+        env = localrun.airflow_env(paths, server)
+        localrun.prepare_airflow(env)
+        for ds in dates:
+            localrun.set_sandbox_clock(server, ds)
+            log_file = paths.state / "logs" / f"backfill_{ds}.log"
+            with console.status(f"backfill crm360_nightly ds={ds} (log: {log_file})..."):
+                results[ds] = localrun.run_dag(env, ds, conf={"backfill": True}, log_file=log_file)
+            colour = "green" if results[ds] == "success" else "red"
+            console.print(f"ds={ds}: [{colour}]{results[ds]}[/] · report {paths.reports / ds / 'run_summary.md'}")
+    failed = [ds for ds, state in results.items() if state != "success"]
+    console.print(f"backfilled {len(dates)} dates in {time.monotonic() - started:.0f}s: "
+                  f"{len(dates) - len(failed)} succeeded, {len(failed)} failed {' '.join(failed)}"
+                  f" · nothing was written to Salesforce · warehouse {paths.warehouse}")
+    return 1 if failed else 0
 
 
 def _counts(loaded: dict) -> str:

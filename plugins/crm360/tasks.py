@@ -134,7 +134,7 @@ def publish_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any
 
 def push_decision(window: RunWindow, newest_pushed_ds: str | None) -> tuple[bool, str]:
     """Whether this run may write to Salesforce, and why (run-date semantics)."""
-    if window.is_backfill:
+    if window.is_backfill or window.params.get("backfill"):
         return False, "backfill runs never write to Salesforce (plan recorded only)"
     if window.params.get("dry_run"):
         return False, "dry run requested (plan recorded only)"

@@ -73,3 +73,15 @@ def test_dag_file_imports_fast_without_network(path, monkeypatch):
     heavy = {"pandas", "duckdb", "great_expectations", "simple_salesforce", "dbt"}
     imported = {name.split(".")[0] for name in vars(module)}
     assert not heavy & imported
+
+
+def test_airflow_does_not_load_the_crm360_package_as_plugin_files():
+    """Airflow imports every .py under plugins/ as a top-level module named after the file; the
+    crm360 package must be excluded (plugins/.airflowignore), or crm360/transform/dbt.py would
+    shadow the real dbt package inside tasks."""
+    from airflow._shared.module_loading import find_path_from_directory
+
+    plugins = DAGS_DIR.parent / "plugins"
+    loaded = [p for p in find_path_from_directory(str(plugins), ".airflowignore", "glob") if p.endswith(".py")]
+    assert loaded == []
+    assert list((plugins / "crm360").rglob("*.py")), "the package itself is still there, on sys.path"

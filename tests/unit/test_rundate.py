@@ -36,6 +36,7 @@ def test_empty_interval_is_rejected():
         ("backfill", {"push": True}, None, False),
         ("manual", {}, None, False),
         ("manual", {"push": True}, None, True),
+        ("manual", {"push": True, "backfill": True}, None, False),
         ("scheduled", {"dry_run": True}, None, False),
         ("scheduled", {}, "2026-11-21", False),
     ],

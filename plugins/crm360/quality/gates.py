@@ -67,19 +67,14 @@ def _describe_failure(result: Any) -> str:
 
 def validate_frame(expectations_dir: Path, suite_name: str, frame: Any) -> SuiteResult:
     """Validate a pandas frame against a stored suite."""
-    context = _context(expectations_dir)
-    suite = context.suites.get(suite_name)
-    datasource = context.data_sources.add_or_update_pandas(RUNTIME_DATASOURCE)
-    asset_name = suite_name.rsplit(".", 1)[0]
-    try:
-        asset = datasource.get_asset(asset_name)
-    except LookupError:
-        asset = datasource.add_dataframe_asset(asset_name)
-    try:
-        batch_definition = asset.get_batch_definition("whole")
-    except (KeyError, LookupError):
-        batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    import great_expectations as gx
+
+    suite = _context(expectations_dir).suites.get(suite_name)
+    # The in-memory data source lives in an ephemeral context: registering it in the file context
+    # would rewrite the committed great_expectations.yml on every run (and race between runs).
+    runtime = gx.get_context(mode="ephemeral")
+    asset = runtime.data_sources.add_pandas(RUNTIME_DATASOURCE).add_dataframe_asset(suite_name.rsplit(".", 1)[0])
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame})
     outcome = batch.validate(suite)
     failures = [r for r in outcome.results if not r.success]
     stats = outcome.statistics

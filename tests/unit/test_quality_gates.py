@@ -1,0 +1,59 @@
+"""Great Expectations gates: suites from the committed file context, failures named, the context untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crm360 import warehouse
+from crm360.quality.gates import GateFailed, run_publish_gate, validate_frame
+
+EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"
+
+
+def _contacts(ids: list[str | None], last_names: list[str | None]) -> pd.DataFrame:
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    return pd.DataFrame({"Id": ids, "LastName": last_names, "SystemModstamp": [now] * len(ids)})
+
+
+def _digest(folder: Path) -> str:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "uncommitted" not in p.parts)
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+
+
+def test_good_contacts_pass_and_the_committed_context_is_not_rewritten() -> None:
+    before = _digest(EXPECTATIONS)
+    result = validate_frame(EXPECTATIONS, "raw.salesforce_contact.critical",
+                            _contacts(["0035g0000000001AAA", "0035g0000000002AAA"], ["Ng", "Okafor"]))
+    assert result.success and result.failed == 0 and result.evaluated == 5
+    assert _digest(EXPECTATIONS) == before, "validation must not modify expectations/"
+
+
+def test_bad_contacts_fail_with_the_column_named() -> None:
+    result = validate_frame(EXPECTATIONS, "raw.salesforce_contact.critical",
+                            _contacts(["0035g0000000001AAA", "0035g0000000001AAA"], ["Ng", None]))
+    assert not result.success
+    assert result.failed == 2  # duplicate Id, missing LastName
+    assert "column 'Id'" in result.first_failure or "column 'LastName'" in result.first_failure
+
+
+def test_publish_gate_blocks_the_push_and_records_results(tmp_path: Path) -> None:
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        con.execute("create schema publish")
+        con.execute("""create table publish.contact_attributes as select * from (values
+            ('0035g0000000001AAA', 'Contact', 'cus_1', 10.0, 1, 'engaged'),
+            ('0035g0000000002AAA', 'Contact', null, -5.0, 1, 'engaged'))
+            t(sfdc_record_id, sobject_type, customer_id, lifetime_value, order_count, email_engagement)""")
+        with pytest.raises(GateFailed, match=r"publish\.contact_attributes\.critical"):
+            run_publish_gate(con, EXPECTATIONS, "run-1", "2026-11-20")
+        rows = con.execute("select suite, success, expectations_failed from crm360_ops.quality_results").fetchall()
+    assert rows == [("publish.contact_attributes.critical", False, 2)]
+
+
+def test_unknown_suite_is_a_clear_error() -> None:
+    with pytest.raises(Exception, match=r"raw\.nope\.critical"):
+        validate_frame(EXPECTATIONS, "raw.nope.critical", pd.DataFrame({"a": [1]}))
