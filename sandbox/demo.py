@@ -145,7 +145,8 @@ def _print_summary(paths: localrun.LocalPaths, ds: str, state: str, tasks: dict[
             f"{sf['api_calls']} API calls")
     else:
         console.print(f"[red]no run summary at {summary_path}[/]")
-    console.print(f"warehouse: {paths.warehouse}  (duckdb {paths.warehouse} -c 'select * from marts.customer_360')")
+    console.print(f"warehouse: {paths.warehouse} (tables marts.customer_360, publish.contact_attributes, crm360_ops.*)")
+    console.print("look around: .venv/bin/crm360 report · .venv/bin/crm360 partitions")
     console.print(f"landing zone: {paths.landing} · reports: {paths.reports / 'latest.md'} · Airflow log: {log_file}")
     console.print(f"finished in {seconds:.0f}s")
 
