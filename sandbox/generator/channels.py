@@ -14,13 +14,14 @@ from sandbox.generator.catalog import Catalog
 from sandbox.generator.context import SOURCES, SimContext
 from sandbox.generator.crm import CrmResult
 from sandbox.generator.mail import MailState, simulate_mail
-from sandbox.generator.messy import mess_up
+from sandbox.generator.messy import mess_up, summarize
+from sandbox.generator.options import Options
 from sandbox.generator.people import Persons
 from sandbox.generator.rng import stream
 from sandbox.generator.shop import shop_contact_points, simulate_orders
 from sandbox.generator.timeutil import local_midnights
 from sandbox.generator.web import simulate_web
-from sandbox.generator.writer import DayBuffers, NdjsonWriter
+from sandbox.generator.writer import CsvWriter, DayBuffers, NdjsonWriter
 
 LEAD_IN_DAYS = 3  # simulated before the window so late events and delayed opens reach day one
 FLUSH_LAG_DAYS = 8  # an event lands at most this many days after the simulated day that made it
@@ -35,11 +36,12 @@ def simulate_channels(
     seed: int,
     out: Path,
     identity: Callable[[str, str, str], None],
-    malformed_rate: float,
-    duplicate_rate: float,
-    late_rate: float,
+    options: Options,
+    defects_csv: CsvWriter,
 ) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
-    """Write ``<out>/inbox/<source>/<day>/...``; return per-file stats and orders per person."""
+    """Write ``<out>/inbox/<source>/<day>/...``; return per-file stats and orders per person.
+
+    Every planted defect is written to ``defects_csv`` (file, line, kind, record id)."""
     files: dict[str, dict[str, Any]] = {}
     late: dict[tuple[str, dt.date], int] = {}
 
@@ -47,12 +49,18 @@ def simulate_channels(
         def sink(day: dt.date, rows: list[dict[str, Any]]) -> None:
             rel = f"inbox/{source}/{day.isoformat()}/{FILE_NAMES[source]}"
             rng = stream(seed, "mess", source, day.toordinal())
-            out_rows, bad, dups = mess_up(source, rows, rng, malformed_rate, duplicate_rate)
+            corrupt_rng = stream(seed, "corrupt", source, day.toordinal()) if options.corrupt_rate else None
+            lines, defects = mess_up(source, rows, rng, options.malformed_rate, options.duplicate_rate,
+                                     options.corrupt_rate, corrupt_rng, day)
             with NdjsonWriter(out / rel) as writer:
-                for row in out_rows:
-                    writer.write(row)
-            files[rel] = {"rows": len(out_rows), "malformed": bad, "duplicates": dups,
-                          "late": late.get((source, day), 0)}
+                for line in lines:
+                    writer.write_bytes(line)
+            for d in defects:
+                defects_csv.write([rel, d.line, d.kind, d.record_id])
+            stats = summarize(defects)
+            files[rel] = {"rows": len(lines), "malformed": stats["malformed"], "duplicates": stats["duplicates"],
+                          "late": late.get((source, day), 0), "corrupt": stats["corrupt"],
+                          "defects": stats["defects"]}
 
         return sink
 
@@ -67,7 +75,7 @@ def simulate_channels(
         crm=crm,
         buffers={s: DayBuffers(window_days, sink_for(s)) for s in SOURCES},
         identity=identity,
-        late_rate=late_rate,
+        late_rate=options.late_rate,
         person_tz=tz_of_city[persons.city],
         tz_names=tz_names,
         shop_email=shop_email,
@@ -75,6 +83,7 @@ def simulate_channels(
         late=late,
         identified=np.zeros((persons.n, 2), dtype=bool),
         window_orders=np.zeros(persons.n, dtype=np.int64),
+        options=options,
     )
     ctx.counters["order_number_base"] = 1001 + int(persons.prior_orders.sum())
 
@@ -97,6 +106,7 @@ def simulate_channels(
         with NdjsonWriter(out / rel) as writer:
             for product in products:
                 writer.write(product)
-        files[rel] = {"rows": writer.rows, "malformed": 0, "duplicates": 0, "late": 0}
+        files[rel] = {"rows": writer.rows, "malformed": 0, "duplicates": 0, "late": 0, "corrupt": {},
+                      "defects": {}}
     assert ctx.window_orders is not None
     return dict(sorted(files.items())), ctx.window_orders

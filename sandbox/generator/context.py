@@ -14,6 +14,7 @@ from sandbox.generator import reference as ref
 from sandbox.generator.catalog import Catalog
 from sandbox.generator.crm import CrmResult
 from sandbox.generator.ids import digest, stable_uuid
+from sandbox.generator.options import Options
 from sandbox.generator.people import Persons
 from sandbox.generator.timeutil import DAY, utc_day
 from sandbox.generator.writer import DayBuffers
@@ -38,6 +39,7 @@ class SimContext:
     identified: np.ndarray | None = None  # (persons, 2): the browser already sent a userId
     counters: dict[str, int] = field(default_factory=dict)
     window_orders: np.ndarray | None = None  # orders per person that landed in the window
+    options: Options = field(default_factory=Options)
     _seen_keys: set[tuple[str, str, int]] = field(default_factory=set)
 
     def next(self, name: str) -> int:

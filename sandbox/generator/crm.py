@@ -18,6 +18,7 @@ import numpy as np
 from sandbox.generator import reference as ref
 from sandbox.generator.formats import PHONE_STYLES, ascii_fold, fill_patterns, format_phone, mixed_case_email
 from sandbox.generator.ids import sf_id
+from sandbox.generator.options import Options
 from sandbox.generator.people import ROLE_CONTACT, ROLE_LEAD, Persons
 from sandbox.generator.rng import stream
 from sandbox.generator.timeutil import DAY, day_start, sf_date, sf_timestamp
@@ -46,6 +47,9 @@ class CrmResult:
     email_campaigns: list[EmailCampaign]
     membership: np.ndarray  # (persons, email campaigns) bool
     office_inboxes: list[tuple[str, list[str]]] = field(default_factory=list)  # (email, person ids)
+    # Every address the CRM holds for more than one person: (email, kind, person ids), kind is
+    # role (info@, sales@), household or placeholder.
+    shared_emails: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 def _stamps(rng: np.random.Generator, created: np.ndarray, start: int, window: list[int]) -> np.ndarray:
@@ -98,6 +102,7 @@ def build_crm(
     seed: int,
     crm_dir: Path,
     identity: Callable[[str, str, str], None],
+    options: Options | None = None,
 ) -> CrmResult:
     """Write ``<crm_dir>/<Object>.ndjson`` and report each person-level record to ``identity``."""
     rng = stream(seed, "crm")

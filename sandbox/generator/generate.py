@@ -14,11 +14,15 @@ from sandbox.generator import reference as ref
 from sandbox.generator.catalog import CATEGORIES, build_catalog
 from sandbox.generator.channels import simulate_channels
 from sandbox.generator.crm import OBJECTS, build_crm
+from sandbox.generator.messy import CORRUPT_ONLY_KINDS, MALFORMED_KINDS
+from sandbox.generator.options import Options
 from sandbox.generator.people import GENDERS, ROLE_NAMES, Persons, generate_persons
 from sandbox.generator.timeutil import parse_date, sf_timestamp
 from sandbox.generator.writer import CsvWriter
 
-GENERATOR_VERSION = "0.1.0"
+GENERATOR_VERSION = "0.2.0"
+DEFAULT_END_DATE = "2026-11-20"
+DEFECT_COLUMNS = ["file", "line", "kind", "record_id"]
 OUTPUT_PARTS = ("crm", "inbox", "truth", "manifest.json")
 PERSON_COLUMNS = [
     "person_id", "household_id", "first_name", "last_name", "email", "phone_e164", "birth_date", "gender",
@@ -69,6 +73,21 @@ def _write_persons(path: Path, p: Persons, alive_at_start: np.ndarray, orders: n
         return writer.rows
 
 
+def _defect_summary(files: dict[str, dict[str, Any]], n_defects: int) -> dict[str, Any]:
+    """What was planted in the channel exports, over all files (per file: ``files[...]``)."""
+    kinds: dict[str, int] = {}
+    for stats in files.values():
+        for kind, n in stats.get("defects", {}).items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    return {
+        "file": "truth/defects.csv",
+        "rows": n_defects,
+        "kinds": dict(sorted(kinds.items())),
+        "malformed_kinds": list(MALFORMED_KINDS),
+        "corrupt_only_kinds": list(CORRUPT_ONLY_KINDS),
+    }
+
+
 def generate(
     customers: int,
     days: int,
@@ -78,17 +97,21 @@ def generate(
     malformed_rate: float = 0.005,
     duplicate_rate: float = 0.002,
     late_rate: float = 0.02,
+    *,
+    corrupt: float = 0.0,
+    identity_mess: bool = True,
+    co_purchase: bool = True,
 ) -> dict[str, Any]:
     """Generate the company into ``out`` and return its manifest (also written to manifest.json).
 
+    ``corrupt`` plants one defect of any kind in about that share of channel rows (listed in
+    truth/defects.csv); ``identity_mess=False`` and ``co_purchase=False`` are the control switches.
     The same arguments always give byte-identical files.
     """
     if days < 1:
         raise ValueError(f"--days must be at least 1, got {days}")
-    for name, rate in (("malformed_rate", malformed_rate), ("duplicate_rate", duplicate_rate),
-                       ("late_rate", late_rate)):
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+    options = Options(malformed_rate, duplicate_rate, late_rate, corrupt, identity_mess, co_purchase)
+    options.check()
     end = parse_date(end_date) if isinstance(end_date, str) else end_date
     out = Path(out)
     window = [end - dt.timedelta(days=days - 1 - k) for k in range(days)]
@@ -103,10 +126,12 @@ def generate(
             identity_csv.write([source, key, person_id])
             identity_counts[source] = identity_counts.get(source, 0) + 1
 
-        crm = build_crm(persons, window[0], window, seed, out / "crm", identity)
-        files, orders = simulate_channels(
-            persons, build_catalog(), crm, window, seed, out, identity, malformed_rate, duplicate_rate, late_rate
-        )
+        crm = build_crm(persons, window[0], window, seed, out / "crm", identity, options)
+        with CsvWriter(out / "truth" / "defects.csv", DEFECT_COLUMNS) as defects_csv:
+            files, orders = simulate_channels(
+                persons, build_catalog(), crm, window, seed, out, identity, options, defects_csv
+            )
+            n_defects = defects_csv.rows
     n_persons = _write_persons(out / "truth" / "persons.csv", persons, alive_at_start, orders)
 
     crm_files = {f"crm/{obj}.ndjson": {"rows": crm.counts[obj]} for obj in OBJECTS}
@@ -116,6 +141,7 @@ def generate(
         "arguments": {
             "customers": customers, "days": days, "end_date": end.isoformat(), "seed": seed,
             "malformed_rate": malformed_rate, "duplicate_rate": duplicate_rate, "late_rate": late_rate,
+            "corrupt": corrupt, "identity_mess": identity_mess, "co_purchase": co_purchase,
         },
         "date_range": {"start": window[0].isoformat(), "end": window[-1].isoformat(),
                        "days": [d.isoformat() for d in window]},
@@ -127,8 +153,12 @@ def generate(
                           if k.endswith("orders.ndjson.gz")),
         },
         "office_inboxes": [{"email": email, "person_ids": ids} for email, ids in crm.office_inboxes],
+        "shared_emails": [{"email": email, "kind": kind, "person_ids": ids}
+                          for email, kind, ids in crm.shared_emails],
+        "defects": _defect_summary(files, n_defects),
         "files": {**crm_files, "truth/persons.csv": {"rows": n_persons},
-                  "truth/identity.csv": {"rows": sum(identity_counts.values())}, **files},
+                  "truth/identity.csv": {"rows": sum(identity_counts.values())},
+                  "truth/defects.csv": {"rows": n_defects}, **files},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

@@ -92,7 +92,7 @@ def build_order(ctx: SimContext, rng: np.random.Generator, i: int, epoch: int, w
     chosen = [int(rng.choice(cat.size, p=weights))]
     subtotal_usd = float(cat.price_usd[chosen[0]])
     while len(chosen) < 5:
-        if rng.random() < 0.35 and int(cat.companion[chosen[-1]]) not in chosen:
+        if rng.random() < 0.35 and ctx.options.co_purchase and int(cat.companion[chosen[-1]]) not in chosen:
             chosen.append(int(cat.companion[chosen[-1]]))
         elif subtotal_usd < 0.7 * target:
             pick = int(rng.choice(cat.size, p=weights))

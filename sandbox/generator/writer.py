@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import io
 import json
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +15,13 @@ def dumps(record: Any) -> str:
 
 
 class NdjsonWriter:
-    """One JSON object per line; ``.gz`` paths are gzip with a fixed header so bytes never vary."""
+    """One JSON object per line; ``.gz`` paths are gzip with a fixed header so bytes never vary.
+
+    Lines are collected as bytes and handed to the (gzip) file in blocks of about a megabyte:
+    one big write is much cheaper than many small ones.
+    """
+
+    BLOCK = 1 << 20
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,25 +29,36 @@ class NdjsonWriter:
         self.rows = 0
         self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._gz: gzip.GzipFile | None = None
-        sink: IO[bytes] = self._raw
+        self._sink: IO[bytes] = self._raw
         if path.suffix == ".gz":
             self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6)
-            sink = self._gz
-        self._text = io.TextIOWrapper(sink, encoding="utf-8", newline="\n", write_through=False)
+            self._sink = self._gz
+        self._block: list[bytes] = []
+        self._size = 0
 
     def write(self, record: Any) -> None:
-        self._text.write(dumps(record))
-        self._text.write("\n")
-        self.rows += 1
+        self.write_bytes(dumps(record).encode())
 
     def write_line(self, line: str) -> None:
-        self._text.write(line)
-        self._text.write("\n")
+        self.write_bytes(line.encode())
+
+    def write_bytes(self, line: bytes) -> None:
+        """One line as raw bytes (possibly not valid UTF-8: that is how bad encodings get planted)."""
+        self._block.append(line)
+        self._block.append(b"\n")
+        self._size += len(line) + 1
         self.rows += 1
+        if self._size >= self.BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._block:
+            self._sink.write(b"".join(self._block))
+            self._block = []
+            self._size = 0
 
     def close(self) -> None:
-        self._text.flush()
-        self._text.detach()
+        self._flush()
         if self._gz is not None:
             self._gz.close()
         self._raw.close()

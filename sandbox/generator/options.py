@@ -1,0 +1,21 @@
+"""The knobs of one generation run, passed to every part of the company."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Options:
+    malformed_rate: float = 0.005  # rows crm360 must quarantine (missing field, bad timestamp, wrong type)
+    duplicate_rate: float = 0.002  # rows delivered twice
+    late_rate: float = 0.02  # events landing in a later day's export than the day they happened
+    corrupt_rate: float = 0.0  # --corrupt: rows with one defect of any kind (see messy.CORRUPT_KINDS)
+    identity_mess: bool = True  # False: every system writes the same identifiers the same way
+    co_purchase: bool = True  # False: baskets have no companion products (no co-purchase structure)
+
+    def check(self) -> None:
+        for name in ("malformed_rate", "duplicate_rate", "late_rate", "corrupt_rate"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
