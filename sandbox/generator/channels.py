@@ -18,7 +18,7 @@ from sandbox.generator.messy import mess_up, summarize
 from sandbox.generator.options import Options
 from sandbox.generator.people import Persons
 from sandbox.generator.rng import stream
-from sandbox.generator.shop import shop_contact_points, simulate_orders
+from sandbox.generator.shop import shop_contact_points, shop_first_names, simulate_orders
 from sandbox.generator.timeutil import local_midnights
 from sandbox.generator.web import simulate_web
 from sandbox.generator.writer import CsvWriter, DayBuffers, NdjsonWriter
@@ -67,7 +67,7 @@ def simulate_channels(
     tz_names = sorted({c.time_zone for c in ref.CITIES})
     tz_of_city = np.array([tz_names.index(c.time_zone) for c in ref.CITIES], dtype=np.int64)
     shop_email, shop_phone = shop_contact_points(persons.email, stream(seed, "shop-contact"), persons.country,
-                                                 persons.mobile_nsn)
+                                                 persons.mobile_nsn, options.identity_mess)
     ctx = SimContext(
         seed=seed,
         persons=persons,
@@ -84,6 +84,7 @@ def simulate_channels(
         identified=np.zeros((persons.n, 2), dtype=bool),
         window_orders=np.zeros(persons.n, dtype=np.int64),
         options=options,
+        shop_first_name=shop_first_names(persons.first_name, stream(seed, "shop-names"), options.identity_mess),
     )
     ctx.counters["order_number_base"] = 1001 + int(persons.prior_orders.sum())
 

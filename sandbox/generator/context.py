@@ -40,6 +40,7 @@ class SimContext:
     counters: dict[str, int] = field(default_factory=dict)
     window_orders: np.ndarray | None = None  # orders per person that landed in the window
     options: Options = field(default_factory=Options)
+    shop_first_name: list[str] = field(default_factory=list)
     _seen_keys: set[tuple[str, str, int]] = field(default_factory=set)
 
     def next(self, name: str) -> int:

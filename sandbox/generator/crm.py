@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sandbox.generator import reference as ref
-from sandbox.generator.formats import PHONE_STYLES, ascii_fold, fill_patterns, format_phone, mixed_case_email
+from sandbox.generator.formats import PHONE_STYLES, ascii_fold, fill_patterns, format_phone, mixed_case_email, typo
 from sandbox.generator.ids import sf_id
 from sandbox.generator.options import Options
 from sandbox.generator.people import ROLE_CONTACT, ROLE_LEAD, Persons
@@ -25,7 +26,16 @@ from sandbox.generator.timeutil import DAY, day_start, sf_date, sf_timestamp
 from sandbox.generator.writer import NdjsonWriter
 
 OBJECTS = ("Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
-MODIFIED_SHARE_PER_DAY = 0.02
+MODIFIED_SHARE_PER_DAY = 0.02  # Contacts/Leads updated per generated day (less on long runs: at most half in all)
+CONVERT_SHARE_PER_DAY = 0.01  # Leads converted into Contacts per generated day
+DEDUPE_SHARE_PER_DAY = 0.05  # duplicate Contacts merged, duplicate Leads deleted, per generated day
+# Identity mess (all off with identity_mess=False)
+NICKNAME_SHARE = 0.10  # records giving a nickname instead of the first name (when there is one)
+TYPO_SHARE = 0.02  # records with a mistyped first name
+DUPLICATE_TYPO_SHARE = 0.30  # duplicate Leads with a mistyped first name
+PLACEHOLDER_PHONE_SHARE = 0.004  # Contacts with 0000000000 and the like as Phone
+PLACEHOLDER_LEAD_SHARE = 0.005  # open Leads whose email, phone (and name) are placeholders
+HOUSEHOLD_SHARED_SHARE = 0.002  # couples whose Contacts share one personal address, per person
 GENDER_IDENTITY = ("Female", "Male", "Nonbinary", None)
 OFFICE_INBOX_CASES = 2
 
@@ -52,20 +62,27 @@ class CrmResult:
     shared_emails: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
-def _stamps(rng: np.random.Generator, created: np.ndarray, start: int, window: list[int]) -> np.ndarray:
-    """SystemModstamp for records created at ``created``: some time before ``start``, and a
-    disjoint ~2% of records on each window day."""
+def _stamps(rng: np.random.Generator, created: np.ndarray, start: int, window: list[int],
+            share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(SystemModstamp, the stamp before the window) of records created at ``created``.
+
+    A record created before ``start`` was last modified some time before it, and a disjoint
+    ``share`` of records is modified again on each window day. A record created during the window
+    has its creation as the earlier version. Where the two stamps differ, the record changed
+    during the window and both versions go to the history.
+    """
     m = len(created)
     span = np.maximum(start - created, 1)
-    stamp = created + (span * rng.random(m) ** 2).astype(np.int64)
-    if m == 0:
-        return stamp
-    block = max(1, math.ceil(MODIFIED_SHARE_PER_DAY * m))
+    prior = np.where(created >= start, created, created + (span * rng.random(m) ** 2).astype(np.int64))
+    stamp = prior.copy()
+    if m == 0 or not window:
+        return stamp, prior
+    block = max(1, math.ceil(share * m))
     order = rng.permutation(m)
     for j, day0 in enumerate(window):
         idx = order[(j * block + np.arange(block)) % m]
         stamp[idx] = day0 + rng.integers(0, DAY, size=block)
-    return np.maximum(stamp, created)
+    return np.maximum(stamp, prior), prior
 
 
 def _audit(created: int, stamp: int) -> dict[str, object]:
@@ -106,6 +123,8 @@ def build_crm(
 ) -> CrmResult:
     """Write ``<crm_dir>/<Object>.ndjson`` and report each person-level record to ``identity``."""
     rng = stream(seed, "crm")
+    mess = (options or Options()).identity_mess
+    modified_share = min(MODIFIED_SHARE_PER_DAY, 0.5 / max(len(window_days), 1))
     n = persons.n
     start = day_start(first_day)
     window = [day_start(d) for d in window_days]
@@ -164,20 +183,58 @@ def build_crm(
         used.add(candidate)
         crm_email[i] = candidate
 
-    # Office inboxes: two colleagues whose CRM record holds the company's shared address.
+    # Shared addresses (only with identity mess). Role mailboxes: two colleagues whose CRM records
+    # hold the company's info@/sales@/... address. Households: a partner's Contact carries the other
+    # partner's personal address. Both must not merge different people.
+    mess_rng = stream(seed, "crm-mess")
     office: list[tuple[str, list[str]]] = []
-    if len(employed) >= 2 * OFFICE_INBOX_CASES:
-        picks = rng.choice(employed, size=2 * OFFICE_INBOX_CASES, replace=False)
-        for a, b in picks.reshape(-1, 2).tolist():
+    shared: list[tuple[str, str, list[str]]] = []
+    cases = max(OFFICE_INBOX_CASES, n // 1_000) if mess else 0
+    if cases and len(employed) >= 2 * cases:
+        picks = rng.choice(employed, size=2 * cases, replace=False)
+        for c, (a, b) in enumerate(picks.reshape(-1, 2).tolist()):
             employer[b] = employer[a]
-            inbox = f"info@{comp_domains[employer[a]]}"
+            inbox = f"{ref.ROLE_MAILBOXES[c % len(ref.ROLE_MAILBOXES)]}@{comp_domains[employer[a]]}"
             crm_email[a] = crm_email[b] = inbox
             office.append((inbox, [persons.person_id[a], persons.person_id[b]]))
+            shared.append((inbox, "role", [persons.person_id[a], persons.person_id[b]]))
     office_people = {p for _, ids in office for p in ids}
+    if mess:
+        at_home = contact_people[(employer[contact_people] < 0)]
+        by_household: dict[int, list[int]] = {}
+        for i in at_home.tolist():
+            if persons.person_id[i] not in office_people:
+                by_household.setdefault(int(persons.household[i]), []).append(i)
+        couples = [members[:2] for members in by_household.values() if len(members) >= 2]
+        wanted = min(len(couples), max(1, round(n * HOUSEHOLD_SHARED_SHARE)))
+        for c in sorted(mess_rng.choice(len(couples), size=wanted, replace=False).tolist()) if couples else []:
+            a, b = couples[c]
+            crm_email[b] = crm_email[a]
+            shared.append((crm_email[a], "household", [persons.person_id[a], persons.person_id[b]]))
+    shared_people = {p for _, _, ids in shared for p in ids}
 
     # About 1% of Contact people have a second Contact (e.g. at work and at home).
     dup_contact = contact_people[rng.random(len(contact_people)) < 0.01]
-    needs_household = set(contact_people[employer[contact_people] < 0].tolist()) | set(dup_contact.tolist())
+
+    # What happens during the generated days: Leads converted into new Contacts, duplicate Contacts
+    # merged into the person's first Contact, duplicate Leads deleted. Each at a moment in the window.
+    delta = stream(seed, "crm-delta")
+    end = window[-1] + DAY if window else start
+    days_n = len(window)
+
+    def moment_after(t: int) -> int | None:
+        at = max(t + 3_600, start) + int(delta.integers(0, max(days_n, 1) * DAY))
+        return at if at < end else None
+
+    convert_at: dict[int, int] = {}
+    for i in lead_people[delta.random(len(lead_people)) < min(0.3, CONVERT_SHARE_PER_DAY * days_n)].tolist():
+        at = moment_after(int(persons.first_seen[i]))
+        if at is not None and days_n:
+            convert_at[i] = at
+    fix_share = min(0.5, DEDUPE_SHARE_PER_DAY * days_n)
+
+    needs_household = (set(contact_people[employer[contact_people] < 0].tolist()) | set(dup_contact.tolist())
+                       | set(convert_at))
     households = sorted({int(persons.household[i]) for i in needs_household})
     household_first = {}
     for i in sorted(needs_household):
@@ -188,9 +245,29 @@ def build_crm(
 
     counts: dict[str, int] = {}
     w = {obj: NdjsonWriter(crm_dir / f"{obj}.ndjson") for obj in OBJECTS}
+    history = {obj: NdjsonWriter(crm_dir / "history" / f"{obj}.ndjson.gz") for obj in OBJECTS}
+
+    def put(obj: str, record: dict[str, Any], created: int, stamp: int, prior: int,
+            before: dict[str, Any] | None = None) -> None:
+        """Write the final ``record``; if it changed during the window, also its versions to history:
+        the one before (``before`` overrides, stamped ``prior``) and the final one."""
+        w[obj].write(record)
+        if stamp >= start:
+            if prior < stamp:
+                history[obj].write({**record, **(before or {}), **_audit(created, prior)})
+            history[obj].write(record)
+
+    def name_as_typed(i: int, u: float, v: int) -> str:
+        first = persons.first_name[i]
+        if mess and u < NICKNAME_SHARE and first in ref.NICKNAMES:
+            return ref.NICKNAMES[first]
+        if mess and u > 1 - TYPO_SHARE:
+            return typo(first, v)
+        return first
+
     try:
         # --- Account -----------------------------------------------------------------------
-        comp_stamp = _stamps(rng, comp_created, start, [])
+        comp_stamp = _stamps(rng, comp_created, start, [], 0.0)[0]
         employees = np.exp(rng.normal(4.0, 1.4, size=n_comp)).astype(np.int64) + 2
         comp_phone = fill_patterns(rng, [ref.CITIES[c].landline for c in comp_city.tolist()])
         comp_postal = fill_patterns(rng, [ref.CITIES[c].postal for c in comp_city.tolist()])
@@ -215,75 +292,97 @@ def build_crm(
                     **_audit(int(comp_created[k]), int(comp_stamp[k])),
                 }
             )
-        hh_created = np.array([persons.first_seen[household_first[h]] for h in households], dtype=np.int64)
-        hh_stamp = _stamps(rng, hh_created, start, [])
+        hh_since: dict[int, int] = {}
+        for i in needs_household:
+            h, since = int(persons.household[i]), convert_at.get(i, int(persons.first_seen[i]))
+            hh_since[h] = min(hh_since.get(h, since), since)
+        hh_created = np.array([hh_since[h] for h in households], dtype=np.int64)
+        hh_stamp, hh_prior = _stamps(rng, hh_created, start, [], 0.0)
         for k, h in enumerate(households):
             i = household_first[h]
             city = ref.CITIES[persons.city[i]]
-            w["Account"].write(
-                {
-                    "Id": household_account[h],
-                    "Name": f"{persons.last_name[i]} Household",
-                    "Type": "Household",
-                    "BillingStreet": persons.street[i],
-                    "BillingCity": city.name,
-                    "BillingState": city.state,
-                    "BillingPostalCode": persons.postal_code[i],
-                    "BillingCountry": ref.COUNTRIES[persons.country[i]].name,
-                    **_audit(int(hh_created[k]), int(hh_stamp[k])),
-                }
-            )
+            put("Account", {
+                "Id": household_account[h],
+                "Name": f"{persons.last_name[i]} Household",
+                "Type": "Household",
+                "BillingStreet": persons.street[i],
+                "BillingCity": city.name,
+                "BillingState": city.state,
+                "BillingPostalCode": persons.postal_code[i],
+                "BillingCountry": ref.COUNTRIES[persons.country[i]].name,
+                **_audit(int(hh_created[k]), int(hh_stamp[k])),
+            }, int(hh_created[k]), int(hh_stamp[k]), int(hh_prior[k]))
 
         # --- Contact -----------------------------------------------------------------------
-        contact_rows = [(int(i), False) for i in contact_people] + [(int(i), True) for i in dup_contact]
+        contact_rows = ([(int(i), "main") for i in contact_people] + [(int(i), "dup") for i in dup_contact]
+                        + [(i, "converted") for i in sorted(convert_at)])
         m = len(contact_rows)
         who = np.array([r[0] for r in contact_rows], dtype=np.int64)
         created = persons.first_seen[who].copy()
-        is_dup = np.array([r[1] for r in contact_rows], dtype=bool)
-        created[is_dup] = np.minimum(created[is_dup] + rng.integers(DAY, 90 * DAY, size=int(is_dup.sum())),
-                                     start - 1)
-        stamp = _stamps(rng, created, start, window)
+        is_dup = np.array([r[1] == "dup" for r in contact_rows], dtype=bool)
+        created[is_dup] = np.maximum(np.minimum(created[is_dup] + rng.integers(DAY, 90 * DAY, size=int(is_dup.sum())),
+                                                start - 1), created[is_dup] + 60)
+        for k, (i, kind) in enumerate(contact_rows):
+            if kind == "converted":
+                created[k] = convert_at[i]
+        stamp, prior = _stamps(rng, created, start, window, modified_share)
         u_mess = rng.random(m).tolist()
         style = rng.integers(0, 12, size=m).tolist()
         has_phone = (rng.random(m) < 0.6).tolist()
         has_mobile = (rng.random(m) < 0.8).tolist()
         has_birth = (rng.random(m) < 0.65).tolist()
         lead_source = rng.integers(0, len(ref.LEAD_SOURCES), size=m).tolist()
+        u_name = mess_rng.random(m).tolist()
+        v_name = mess_rng.integers(0, 1_000, size=m).tolist()
+        u_placeholder = mess_rng.random(m).tolist()
+        merged = (delta.random(m) < fix_share).tolist()
         contact_id_of: dict[int, str] = {}
+        created_of: dict[int, int] = {}  # when the record in contact_id_of was created
         account_of: dict[int, str] = {}
         send_email: list[str | None] = [None] * n
         crm_opt_out = np.zeros(n, dtype=bool)
-        for k, (i, dup) in enumerate(contact_rows):
+        for k, (i, kind) in enumerate(contact_rows):
             cid = sf_id("Contact", k)
             country = ref.COUNTRIES[persons.country[i]]
             city = ref.CITIES[persons.city[i]]
+            dup = kind == "dup"
             if dup or employer[i] < 0:
                 acct = household_account[int(persons.household[i])]
                 email = personal[i] if dup and employer[i] >= 0 else crm_email[i]
             else:
                 acct = account_ids[employer[i]]
                 email = crm_email[i]
-            if persons.person_id[i] not in office_people:
-                email = _messy_crm_email(email, u_mess[k], style[k])
-            modified_today = stamp[k] >= start
+            if persons.person_id[i] not in shared_people:
+                email = _messy_crm_email(email, u_mess[k], style[k]) if mess else email.lower()
+            changed = bool(stamp[k] >= start and prior[k] < stamp[k])
+            # A mover's record made before the move still has the old address until someone updates it.
+            old_address = mess and bool(persons.moved[i]) and created[k] < start
+            street, postal = persons.street[i], persons.postal_code[i]
+            if old_address and not changed:
+                street, postal = persons.previous_street[i], persons.previous_postal_code[i]
+            mobile_style = (0 if changed else (style[k] + 1) % PHONE_STYLES) if mess else 0
+            phone = None
+            if has_phone[k]:
+                phone = format_phone(country.code, country.calling_code, persons.landline_nsn[i],
+                                     style[k] % PHONE_STYLES if mess else 0)
+                if mess and u_placeholder[k] < PLACEHOLDER_PHONE_SHARE:
+                    phone = ref.PLACEHOLDER_PHONES[style[k] % len(ref.PLACEHOLDER_PHONES)]
             record = {
                 "Id": cid,
                 "AccountId": acct,
-                "FirstName": persons.first_name[i],
+                "FirstName": name_as_typed(i, u_name[k], v_name[k]),
                 "LastName": persons.last_name[i],
                 "Title": ref.TITLES[style[k] % len(ref.TITLES)] if employer[i] >= 0 and not dup else None,
                 "Email": email,
-                "Phone": format_phone(country.code, country.calling_code, persons.landline_nsn[i],
-                                      style[k] % PHONE_STYLES) if has_phone[k] else None,
-                "MobilePhone": format_phone(country.code, country.calling_code, persons.mobile_nsn[i],
-                                            0 if modified_today else (style[k] + 1) % PHONE_STYLES)
+                "Phone": phone,
+                "MobilePhone": format_phone(country.code, country.calling_code, persons.mobile_nsn[i], mobile_style)
                 if has_mobile[k] else None,
                 "Birthdate": persons.birth_date[i] if has_birth[k] else None,
                 "GenderIdentity": GENDER_IDENTITY[persons.gender[i]],
-                "MailingStreet": persons.street[i],
+                "MailingStreet": street,
                 "MailingCity": city.name,
                 "MailingState": city.state,
-                "MailingPostalCode": persons.postal_code[i],
+                "MailingPostalCode": postal,
                 "MailingCountry": country.name,
                 "Time_Zone__c": city.time_zone,
                 "HasOptedOutOfEmail": bool(persons.email_opt_out[i]),
@@ -291,10 +390,25 @@ def build_crm(
                 "LeadSource": ref.LEAD_SOURCES[lead_source[k]],
                 **_audit(int(created[k]), int(stamp[k])),
             }
-            w["Contact"].write(record)
+            before: dict[str, Any] = {}
+            if changed and has_mobile[k]:
+                before["MobilePhone"] = format_phone(country.code, country.calling_code, persons.mobile_nsn[i],
+                                                     (style[k] + 1) % PHONE_STYLES if mess else 0)
+            if changed and old_address:
+                before.update(MailingStreet=persons.previous_street[i],
+                              MailingPostalCode=persons.previous_postal_code[i])
+            if dup and merged[k] and i in contact_id_of:
+                at = moment_after(int(created[k]))
+                if at is not None:  # merged into the person's first Contact: the duplicate is deleted
+                    record.update(IsDeleted=True, MasterRecordId=contact_id_of[i], LastModifiedDate=sf_timestamp(at),
+                                  SystemModstamp=sf_timestamp(at))
+                    before["MasterRecordId"] = None
+                    stamp[k] = at  # the version before is the one from before the window (or its creation)
+            put("Contact", record, int(created[k]), int(stamp[k]), int(prior[k]), before)
             identity("salesforce_contact", cid, persons.person_id[i])
-            if not dup:
+            if kind != "dup":
                 contact_id_of[i] = cid
+                created_of[i] = int(created[k])
                 account_of[i] = acct
                 send_email[i] = email.strip()
                 crm_opt_out[i] = bool(persons.email_opt_out[i])
@@ -313,37 +427,58 @@ def build_crm(
         created = persons.first_seen[who].copy()
         for k, kind in enumerate(kinds):
             if kind == "duplicate":
-                created[k] = min(created[k] + int(rng.integers(DAY, 120 * DAY)), start - 1)
+                created[k] = max(min(created[k] + int(rng.integers(DAY, 120 * DAY)), start - 1), created[k] + 60)
             elif kind == "converted":
                 created[k] = created[k] - int(rng.integers(DAY, 60 * DAY))
-        stamp = _stamps(rng, created, start, window)
+        stamp, prior = _stamps(rng, created, start, window, modified_share)
         u_mess = rng.random(m).tolist()
         style = rng.integers(0, 12, size=m).tolist()
         status_u = rng.random(m).tolist()
         lead_source = rng.integers(0, len(ref.LEAD_SOURCES), size=m).tolist()
+        u_name = mess_rng.random(m).tolist()
+        v_name = mess_rng.integers(0, 1_000, size=m).tolist()
+        open_leads = [k for k, kind in enumerate(kinds) if kind == "lead" and who[k] not in convert_at]
+        n_placeholder = min(len(open_leads), max(2, round(PLACEHOLDER_LEAD_SHARE * len(open_leads)))) if mess else 0
+        placeholder = set(mess_rng.choice(open_leads, size=n_placeholder, replace=False).tolist()) \
+            if n_placeholder else set()
+        deleted = (delta.random(m) < fix_share).tolist()
+        placeholder_people: dict[str, list[str]] = {}
         for k, (i, kind) in enumerate(lead_rows):
             lid = sf_id("Lead", k)
             country = ref.COUNTRIES[persons.country[i]]
             city = ref.CITIES[persons.city[i]]
             company = comp_names[employer[i]] if employer[i] >= 0 else f"{persons.last_name[i]} Household"
+            first_name = persons.first_name[i]
             if kind == "duplicate":
-                email = _other_case(send_email[i] or crm_email[i])
-            else:
+                email = _other_case(send_email[i] or crm_email[i]) if mess else (send_email[i] or crm_email[i])
+                if mess and u_name[k] < DUPLICATE_TYPO_SHARE:
+                    first_name = typo(first_name, v_name[k])
+            elif mess:
                 email = _messy_crm_email(crm_email[i], u_mess[k], style[k])
+                first_name = name_as_typed(i, u_name[k], v_name[k])
+            else:
+                email = crm_email[i].lower()
+            phone = format_phone(country.code, country.calling_code, persons.landline_nsn[i],
+                                 style[k] % PHONE_STYLES if mess else 0) if kind != "lead" or style[k] < 6 else None
+            if k in placeholder:  # a web form filled with whatever gets past validation
+                email = ref.PLACEHOLDER_EMAILS[v_name[k] % len(ref.PLACEHOLDER_EMAILS)]
+                phone = ref.PLACEHOLDER_PHONES[v_name[k] % len(ref.PLACEHOLDER_PHONES)]
+                if u_name[k] < 0.5:
+                    first_name = ref.PLACEHOLDER_NAMES[v_name[k] % len(ref.PLACEHOLDER_NAMES)]
+                placeholder_people.setdefault(email, []).append(persons.person_id[i])
             record = {
                 "Id": lid,
-                "FirstName": persons.first_name[i],
+                "FirstName": first_name,
                 "LastName": persons.last_name[i],
                 "Company": company,
                 "Email": email,
-                "Phone": format_phone(country.code, country.calling_code, persons.landline_nsn[i],
-                                      style[k] % PHONE_STYLES) if kind != "lead" or style[k] < 6 else None,
+                "Phone": phone,
                 "MobilePhone": format_phone(country.code, country.calling_code, persons.mobile_nsn[i],
-                                            (style[k] + 2) % PHONE_STYLES),
-                "Street": persons.street[i],
+                                            (style[k] + 2) % PHONE_STYLES if mess else 0),
+                "Street": persons.previous_street[i] if mess and persons.moved[i] else persons.street[i],
                 "City": city.name,
                 "State": city.state,
-                "PostalCode": persons.postal_code[i],
+                "PostalCode": persons.previous_postal_code[i] if mess and persons.moved[i] else persons.postal_code[i],
                 "Country": country.name,
                 "Time_Zone__c": city.time_zone,
                 "Status": "Closed - Converted" if kind == "converted" else (
@@ -359,12 +494,32 @@ def build_crm(
                 "ConvertedDate": sf_date(persons.first_seen[i]) if kind == "converted" else None,
                 **_audit(int(created[k]), int(stamp[k])),
             }
-            w["Lead"].write(record)
+            before = {}
+            at = convert_at.get(i) if kind == "lead" else None
+            if kind == "converted" and created_of[i] >= start:  # its Contact was made during the window
+                at = created_of[i]
+            if at is not None:  # converted during the window
+                before = {"Status": record["Status"] if record["Status"] != "Closed - Not Converted"
+                          else "Working - Contacted", "IsConverted": False, "ConvertedContactId": None,
+                          "ConvertedAccountId": None, "ConvertedDate": None}
+                record.update(Status="Closed - Converted", IsConverted=True, ConvertedContactId=contact_id_of[i],
+                              ConvertedAccountId=account_of[i], ConvertedDate=sf_date(at),
+                              LastModifiedDate=sf_timestamp(at), SystemModstamp=sf_timestamp(at))
+                prior[k], stamp[k] = min(int(prior[k]), at - 1), at
+            elif kind == "duplicate" and deleted[k]:
+                at = moment_after(int(created[k]))
+                if at is not None:  # someone cleaned up the duplicate
+                    record.update(IsDeleted=True, LastModifiedDate=sf_timestamp(at), SystemModstamp=sf_timestamp(at))
+                    stamp[k] = at  # the version before is the one from before the window (or its creation)
+            put("Lead", record, int(created[k]), int(stamp[k]), int(prior[k]), before)
             identity("salesforce_lead", lid, persons.person_id[i])
-            if kind == "lead":
+            if kind == "lead" and i not in convert_at:
                 contact_id_of[i] = lid
-                send_email[i] = email.strip()
+                created_of[i] = int(created[k])
+                if k not in placeholder:
+                    send_email[i] = email.strip()
                 crm_opt_out[i] = bool(persons.email_opt_out[i])
+        shared += [(email, "placeholder", ids) for email, ids in sorted(placeholder_people.items())]
 
         # --- Campaign ----------------------------------------------------------------------
         year = first_day.year
@@ -415,7 +570,9 @@ def build_crm(
                 rid = contact_id_of[i]
                 created_m = max(camp_start, int(persons.first_seen[i])) + (i * 7919) % DAY
                 created_m = min(created_m, start - 1)
-                w["CampaignMember"].write(
+                if created_of[i] >= start:  # the person's record was made during the window
+                    created_m = min(created_of[i] + 600, end - 1)
+                put("CampaignMember",
                     {
                         "Id": sf_id("CampaignMember", serial),
                         "CampaignId": camp.sf_id,
@@ -424,15 +581,14 @@ def build_crm(
                         "Status": "Sent",
                         "HasResponded": False,
                         **_audit(created_m, created_m),
-                    }
-                )
+                    }, created_m, created_m, created_m)
                 serial += 1
         event_members = np.flatnonzero(employer >= 0)
         for k, cid in enumerate(campaigns[len(email_campaigns):]):
             chosen = event_members[rng.random(len(event_members)) < 0.15]
             statuses = rng.integers(0, 3, size=len(chosen)).tolist()
             for i, st in zip(chosen.tolist(), statuses, strict=True):
-                if i not in contact_id_of:
+                if i not in contact_id_of or created_of[i] >= start:
                     continue
                 created_m = min(max(start - (60 - 10 * k) * DAY, int(persons.first_seen[i])) + 3_600, start - 1)
                 w["CampaignMember"].write(
@@ -453,7 +609,7 @@ def build_crm(
                   ("Negotiation/Review", 90), ("Closed Won", 100), ("Closed Lost", 0))
         colleagues: dict[int, list[int]] = {}
         for i in employed.tolist():
-            if i in contact_id_of and contact_id_of[i].startswith("003"):
+            if i in contact_id_of and contact_id_of[i].startswith("003") and created_of[i] < start:
                 colleagues.setdefault(int(employer[i]), []).append(i)
         opp_serial = task_serial = 0
         n_opps = rng.poisson(1.2, size=n_comp).tolist()
@@ -506,6 +662,8 @@ def build_crm(
         for obj, writer in w.items():
             counts[obj] = writer.rows
             writer.close()
+        for writer in history.values():
+            writer.close()
 
     return CrmResult(
         counts=counts,
@@ -514,4 +672,5 @@ def build_crm(
         email_campaigns=email_campaigns,
         membership=membership,
         office_inboxes=office,
+        shared_emails=shared,
     )

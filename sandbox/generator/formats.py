@@ -115,3 +115,16 @@ def fill_patterns(rng: np.random.Generator, patterns: list[str]) -> list[str]:
         fill_pattern(p, d, "".join(_LETTERS[k] for k in lt))
         for p, d, lt in zip(patterns, digits, letters, strict=True)
     ]
+
+
+def typo(name: str, u: int) -> str:
+    """``name`` as someone mistyped it: two letters swapped, a letter doubled, or one dropped."""
+    if len(name) < 4:
+        return name
+    pos = 1 + u % (len(name) - 2)
+    kind = (u // 7) % 3
+    if kind == 0 and name[pos] != name[pos + 1]:
+        return name[:pos] + name[pos + 1] + name[pos] + name[pos + 2:]
+    if kind == 1:
+        return name[:pos] + name[pos] + name[pos:]
+    return name[:pos] + name[pos + 1:]

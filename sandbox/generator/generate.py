@@ -30,7 +30,7 @@ PERSON_COLUMNS = [
     "email_bad", "crm_role", "shopify_customer_id", "has_shop_account", "purchase_rate_per_year",
     "dropout_prob", "median_order_value_usd", "email_propensity", "web_sessions_per_year",
     "favourite_category", "category_affinity", "first_seen_at", "prior_orders", "orders_in_window",
-    "alive_at_start", "alive_at_end",
+    "alive_at_start", "alive_at_end", "moved", "previous_street", "previous_postal_code",
 ]
 
 
@@ -68,7 +68,8 @@ def _write_persons(path: Path, p: Persons, alive_at_start: np.ndarray, orders: n
                 cat_names[int(np.argmax(affinity))],
                 ";".join(f"{name}={affinity[k]:.3f}" for k, name in enumerate(cat_names)),
                 sf_timestamp(int(p.first_seen[i])), int(p.prior_orders[i]), int(orders[i]),
-                bool(alive_at_start[i]), bool(p.alive[i]),
+                bool(alive_at_start[i]), bool(p.alive[i]), bool(p.moved[i]),
+                p.previous_street[i] if p.moved[i] else "", p.previous_postal_code[i] if p.moved[i] else "",
             ])
         return writer.rows
 
@@ -117,7 +118,7 @@ def generate(
     window = [end - dt.timedelta(days=days - 1 - k) for k in range(days)]
     _prepare(out)
 
-    persons = generate_persons(customers, window[0], seed)
+    persons = generate_persons(customers, window[0], seed, days)
     alive_at_start = persons.alive.copy()
     identity_counts: dict[str, int] = {}
     with CsvWriter(out / "truth" / "identity.csv", ["source", "record_key", "person_id"]) as identity_csv:

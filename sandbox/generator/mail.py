@@ -19,6 +19,7 @@ from sandbox.generator.context import SimContext
 from sandbox.generator.crm import EmailCampaign
 from sandbox.generator.ids import stable_hex
 from sandbox.generator.shop import product_weights
+from sandbox.generator.timeutil import day_start
 from sandbox.generator.web import EmailVisit
 
 FATIGUE = 0.8  # open chance multiplier per email already received in the last 7 days
@@ -127,7 +128,9 @@ def simulate_mail(
     if campaigns:
         campaign = campaigns[day_index % len(campaigns)]
         has_email = np.array([e is not None for e in crm.send_email], dtype=bool)
-        recipients = np.flatnonzero(crm.membership[:, day_index % len(campaigns)] & has_email & ~crm.crm_opt_out)
+        known = p.first_seen < day_start(day)  # people the CRM meets later get no email yet
+        recipients = np.flatnonzero(crm.membership[:, day_index % len(campaigns)] & has_email & ~crm.crm_opt_out
+                                    & known)
         fatigue = state.last_week()
         weights = product_weights(ctx, recipients, day) if len(recipients) else np.zeros((0, 0))
         for row, i in enumerate(recipients.tolist()):

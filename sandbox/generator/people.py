@@ -58,6 +58,9 @@ class Persons:
     alive: np.ndarray  # still a customer (mutated by the simulation)
     has_shop_account: np.ndarray
     shopify_customer_id: np.ndarray  # int64
+    moved: np.ndarray  # moved house (within their city) since the CRM first met them
+    previous_street: list[str]  # the address before the move (what old CRM records still say)
+    previous_postal_code: list[str]
 
     def time_zone(self, i: int) -> str:
         return ref.CITIES[self.city[i]].time_zone
@@ -114,8 +117,13 @@ def email_local_parts(rng: np.random.Generator, first: list[str], last: list[str
     return out
 
 
-def generate_persons(n: int, first_day: dt.date, seed: int) -> Persons:
-    """``n`` people whose CRM history starts within the year before ``first_day``."""
+NEW_SHARE_PER_DAY = 0.002  # people the CRM first meets on each generated day (at most 30% in all)
+MOVED_SHARE = 0.06
+
+
+def generate_persons(n: int, first_day: dt.date, seed: int, days: int = 1) -> Persons:
+    """``n`` people whose CRM history starts within the year before ``first_day``, or (a few per
+    day) during the ``days`` generated days."""
     if n < 1:
         raise ValueError(f"need at least one customer, got {n}")
     rng = stream(seed, "people")
@@ -186,9 +194,20 @@ def generate_persons(n: int, first_day: dt.date, seed: int) -> Persons:
     crm_role = rng.choice(3, size=n, p=[0.05, 0.70, 0.25])
     start = day_start(first_day)
     first_seen = start - rng.integers(DAY, 365 * DAY, size=n)
+    # Drawn from their own stream so the rest of the company does not shift with --days.
+    extra = stream(seed, "people-extra")
+    new = extra.random(n) < min(0.3, NEW_SHARE_PER_DAY * days)
+    first_seen = np.where(new, start + extra.integers(0, days * DAY, size=n), first_seen)
+    moved = extra.random(n) < MOVED_SHARE
+    previous_street = []
+    for c, u, v in zip(country.tolist(), extra.random(n).tolist(), extra.random(n).tolist(), strict=True):
+        code = ref.COUNTRIES[c].code
+        name, no = ref.STREETS[code][int(v * len(ref.STREETS[code]))], 1 + int(u * 240)
+        previous_street.append(f"{no} {name}" if ref.STREET_NUMBER_FIRST[code] else f"{name} {no}")
+    previous_postal = fill_patterns(extra, [ref.CITIES[c].postal for c in city.tolist()])
 
     # History before the window: orders so far, and whether the customer is still alive.
-    tenure_years = (start - first_seen) / (365.0 * DAY) + rng.gamma(1.0, 1.0, size=n)
+    tenure_years = np.maximum(start - first_seen, 0) / (365.0 * DAY) + rng.gamma(1.0, 1.0, size=n)
     potential = rng.poisson(purchase_rate * tenure_years)
     orders_until_dropout = rng.geometric(np.clip(dropout_prob, 1e-6, 1.0))
     prior_orders = np.minimum(potential, orders_until_dropout)
@@ -229,4 +248,7 @@ def generate_persons(n: int, first_day: dt.date, seed: int) -> Persons:
         alive=alive,
         has_shop_account=has_shop_account,
         shopify_customer_id=shopify_customer_id,
+        moved=moved,
+        previous_street=previous_street,
+        previous_postal_code=previous_postal,
     )

@@ -200,3 +200,21 @@ USER_AGENTS_MAIL: tuple[str, ...] = (
 
 SHOP_DOMAIN = "shop.northwind-outfitters.example"
 SHOP_TIME_ZONE = "America/New_York"
+
+# Short forms people give instead of their full first name (on forms, at checkout, to a salesperson).
+NICKNAMES: dict[str, str] = {
+    "Elizabeth": "Liz", "Jessica": "Jess", "Jennifer": "Jen", "Abigail": "Abby", "Madison": "Maddie",
+    "Olivia": "Liv", "Samantha": "Sam", "Charlotte": "Lottie", "Katharina": "Kathi", "Johanna": "Hanne",
+    "Harriet": "Hattie", "Eleanor": "Ellie", "Amelia": "Millie", "Matilda": "Tilly", "Margaux": "Margot",
+    "James": "Jim", "Michael": "Mike", "Robert": "Bob", "William": "Bill", "Daniel": "Dan",
+    "Matthew": "Matt", "Joseph": "Joe", "Christopher": "Chris", "Andrew": "Andy", "Joshua": "Josh",
+    "Thomas": "Tom", "Jacob": "Jake", "Charles": "Charlie", "Henry": "Harry", "Maximilian": "Max",
+    "Sebastian": "Basti", "Matthias": "Matze", "Andreas": "Andi", "Tobias": "Tobi", "Nicolas": "Nico",
+    "Mathieu": "Mat", "Lachlan": "Lachie", "Mitchell": "Mitch", "Archie": "Arch", "Alfie": "Alf",
+}
+# Addresses people type when a form insists on one; they belong to nobody in particular.
+PLACEHOLDER_EMAILS: tuple[str, ...] = ("test@test.com", "noemail@noemail.com", "none@none.com", "na@na.com")
+PLACEHOLDER_PHONES: tuple[str, ...] = ("0000000000", "1234567890", "9999999999")
+PLACEHOLDER_NAMES: tuple[str, ...] = ("unknown", "Unknown", "test", "N/A")
+# Shared company mailboxes; a Contact holding one is not the only person behind it.
+ROLE_MAILBOXES: tuple[str, ...] = ("info", "sales", "office", "contact")

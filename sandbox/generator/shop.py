@@ -72,7 +72,7 @@ def _address(ctx: SimContext, i: int) -> dict[str, Any]:
     city = ref.CITIES[p.city[i]]
     country = ref.COUNTRIES[p.country[i]]
     return {
-        "first_name": p.first_name[i],
+        "first_name": ctx.shop_first_name[i] if ctx.shop_first_name else p.first_name[i],
         "last_name": p.last_name[i],
         "address1": p.street[i],
         "city": city.name,
@@ -163,7 +163,7 @@ def build_order(ctx: SimContext, rng: np.random.Generator, i: int, epoch: int, w
         "customer": {
             "id": customer_id,
             "email": ctx.shop_email[i],
-            "first_name": p.first_name[i],
+            "first_name": ctx.shop_first_name[i] if ctx.shop_first_name else p.first_name[i],
             "last_name": p.last_name[i],
             "phone": ctx.shop_phone[i],
         },
@@ -237,16 +237,18 @@ def simulate_orders(
 
 
 def shop_contact_points(persons_email: list[str], rng: np.random.Generator, country: np.ndarray,
-                        mobile_nsn: list[str]) -> tuple[list[str], list[str | None]]:
-    """The email and phone each person typed at checkout: sometimes a +tag, capitals or stray blanks;
-    the phone in E.164."""
+                        mobile_nsn: list[str], mess: bool = True) -> tuple[list[str], list[str | None]]:
+    """The email and phone each person typed at checkout: sometimes a +tag, capitals or stray blanks
+    (unless ``mess`` is off); the phone in E.164."""
     n = len(persons_email)
     u = rng.random(n).tolist()
     has_phone = (rng.random(n) < 0.6).tolist()
     emails, phones = [], []
     for i in range(n):
         email = persons_email[i]
-        if u[i] < 0.05:
+        if not mess:
+            pass
+        elif u[i] < 0.05:
             local, _, domain = email.partition("@")
             email = f"{local}+shop@{domain}"
         elif u[i] < 0.13:
@@ -257,3 +259,11 @@ def shop_contact_points(persons_email: list[str], rng: np.random.Generator, coun
         emails.append(email)
         phones.append(e164(ref.COUNTRIES[country[i]].calling_code, mobile_nsn[i]) if has_phone[i] else None)
     return emails, phones
+
+
+def shop_first_names(first_names: list[str], rng: np.random.Generator, mess: bool = True) -> list[str]:
+    """The first name each person gives at checkout: a nickname for some, when they have one."""
+    if not mess:
+        return list(first_names)
+    u = rng.random(len(first_names)).tolist()
+    return [ref.NICKNAMES.get(name, name) if x < 0.15 else name for name, x in zip(first_names, u, strict=True)]
