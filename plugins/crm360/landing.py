@@ -50,5 +50,45 @@ def write_partition(table: pa.Table, root: Path, source: str, entity: str, ds: s
     return target
 
 
+class PartitionWriter:
+    """Stream record batches into a partition: written aside, published atomically by `publish()`.
+
+    Used as a context manager; if the block raises (or `publish()` is never called) the partial
+    file is removed and any earlier version of the partition stays as it was.
+    """
+
+    def __init__(self, root: Path, source: str, entity: str, ds: str, schema: pa.Schema) -> None:
+        self.target = partition_path(root, source, entity, ds)
+        self.schema = schema
+        self.rows = 0
+        self._tmp = self.target.parent / f".{PART_NAME}.{uuid.uuid4().hex}.tmp"
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> PartitionWriter:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        assert self._writer is not None, "use PartitionWriter as a context manager"
+        if table.num_rows:
+            self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+            self.rows += table.num_rows
+
+    def publish(self) -> Path:
+        assert self._writer is not None, "use PartitionWriter as a context manager"
+        self._writer.close()
+        self._writer = None
+        os.replace(self._tmp, self.target)
+        return self.target
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._tmp.exists():
+            self._tmp.unlink()
+
+
 def quarantine_path(root: Path, source: str, entity: str, ds: str) -> Path:
     return partition_path(root / QUARANTINE_SOURCE, source, entity, ds)

@@ -46,6 +46,9 @@ class Settings:
     sf_api_budget_share: float = 0.5
     push_max_change_share: float = 0.5
     bulk_wait_seconds: float = 5.0
+    sf_bulk_threshold: int = 10_000
+    sf_retries: int = 3
+    sf_retry_wait_seconds: float = 2.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -66,4 +69,7 @@ class Settings:
             sf_api_budget_share=_float("CRM360_SF_API_BUDGET_SHARE", 0.5),
             push_max_change_share=_float("CRM360_PUSH_MAX_CHANGE_SHARE", 0.5),
             bulk_wait_seconds=_float("CRM360_BULK_WAIT_SECONDS", 5.0),
+            sf_bulk_threshold=int(_float("CRM360_SF_BULK_THRESHOLD", 10_000)),
+            sf_retries=int(_float("CRM360_SF_RETRIES", 3)),
+            sf_retry_wait_seconds=_float("CRM360_SF_RETRY_WAIT_SECONDS", 2.0),
         )

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from crm360 import warehouse
+from crm360 import landing, warehouse
 from crm360.rundate import RunWindow
 from crm360.settings import Settings
 
@@ -25,21 +25,30 @@ class ApiBudgetExceeded(RuntimeError):
 
 
 def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    import json
+
     from crm360.salesforce import client, extract
 
     force = bool(window.params.get("full_refresh_extract", False))
     pending = [o for o in settings.sf_objects
-               if force or not (settings.landing_root / extract.SOURCE / extract.entity_name(o)
-                                / f"ds={window.ds_str}" / "part-00000.parquet").exists()]
+               if force or not landing.partition_exists(settings.landing_root, extract.SOURCE,
+                                                        extract.entity_name(o), window.ds_str)]
+    session = extract.SalesforceSession(lambda: client.connect(settings.salesforce_conn_id))
+    overlap = timedelta(minutes=settings.sf_overlap_minutes)
     summary: dict[str, Any] = {"objects": {}}
     if pending:
-        sf = client.connect(settings.salesforce_conn_id)
-        used, allowed = client.api_usage(sf)
-        overlap = timedelta(minutes=settings.sf_overlap_minutes)
-        needed = 0
-        for sobject in pending:
-            _, where = extract.plan_window(settings.landing_root, sobject, window, overlap)
-            needed += extract.estimate_api_calls(extract.count_rows(sf, sobject, where))
+        def plan(sf: Any) -> tuple[int, int, int]:
+            used, allowed = client.api_usage(sf)
+            needed = 0
+            for sobject in pending:
+                _, where = extract.plan_window(settings.landing_root, sobject, window, overlap)
+                rows = extract.count_rows(sf, sobject, where)
+                needed += extract.estimate_api_calls(rows, extract.choose_method(rows, settings.sf_bulk_threshold))
+            return used, allowed, needed
+
+        used, allowed, needed = extract.with_retries(session, f"API budget check ds={window.ds_str}", plan,
+                                                     attempts=settings.sf_retries,
+                                                     wait_seconds=settings.sf_retry_wait_seconds)
         budget = int(allowed * settings.sf_api_budget_share)
         if used + needed > budget:
             raise ApiBudgetExceeded(
@@ -47,25 +56,38 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                 f"{used} of {allowed} daily calls are used and crm360 may use up to "
                 f"{settings.sf_api_budget_share:.0%} ({budget}). Nothing was extracted. Wait for the "
                 "allocation to reset or raise CRM360_SF_API_BUDGET_SHARE.")
-    else:
-        sf, overlap = None, timedelta(minutes=settings.sf_overlap_minutes)
     metrics: dict[str, float] = {}
     with warehouse.connect(settings.warehouse_path) as con:
         for sobject in settings.sf_objects:
-            result = extract.extract_object(sf, sobject, window, settings.landing_root, overlap, force)
-            summary["objects"][sobject] = {"mode": result.mode, "rows": result.rows, "deleted": result.deleted}
+            result = extract.extract_object(
+                session, sobject, window, settings.landing_root, overlap, force,
+                bulk_threshold=settings.sf_bulk_threshold, attempts=settings.sf_retries,
+                retry_wait_seconds=settings.sf_retry_wait_seconds, bulk_wait_seconds=settings.bulk_wait_seconds)
+            summary["objects"][sobject] = {"mode": result.mode, "method": result.method, "rows": result.rows,
+                                           "deleted": result.deleted}
+            if result.added_fields or result.removed_fields:
+                summary["objects"][sobject]["schema_change"] = {"added": result.added_fields,
+                                                                "removed": result.removed_fields}
             metrics[f"{sobject}.rows"] = result.rows
             metrics[f"{sobject}.deleted"] = result.deleted
             if result.mode != "reused":
+                metrics[f"{sobject}.bulk"] = 1.0 if result.method == "bulk" else 0.0
                 con.execute(
                     f"insert or replace into {warehouse.OPS_SCHEMA}.landed_partitions "
                     "values (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, now())",
                     ["salesforce", extract.entity_name(sobject), window.ds_str, result.mode,
                      result.window_start, result.window_end, result.rows, str(result.path), window.run_id])
+                con.execute(
+                    f"insert into {warehouse.OPS_SCHEMA}.sf_extracts values "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                    [window.run_id, window.ds_str, sobject, result.mode, result.method, result.window_start,
+                     result.window_end, result.expected, result.rows, result.deleted, result.newest_modstamp,
+                     result.fields, json.dumps(result.added_fields), json.dumps(result.removed_fields)])
+        metrics["logins"] = session.logins
         warehouse.record_metrics(con, window.run_id, window.ds_str, "extract_salesforce", metrics)
     for sobject, info in summary["objects"].items():
-        log.info("salesforce %-15s %-13s %7d rows (%d deleted)", sobject, info["mode"], info["rows"],
-                 info["deleted"])
+        log.info("salesforce %-15s %-13s %-7s %7d rows (%d deleted)", sobject, info["mode"], info["method"],
+                 info["rows"], info["deleted"])
     return summary
 
 

@@ -30,6 +30,23 @@ create table if not exists {OPS_SCHEMA}.landed_partitions (
     landed_at timestamptz not null,
     primary key (source, entity, ds)
 );
+create table if not exists {OPS_SCHEMA}.sf_extracts (
+    run_id varchar not null,
+    ds date not null,
+    sobject varchar not null,
+    mode varchar not null,            -- incremental | current_state
+    method varchar not null,          -- rest | bulk
+    window_start timestamptz,
+    window_end timestamptz,
+    rows_expected bigint,             -- SOQL COUNT() over the same window
+    rows_landed bigint not null,
+    rows_deleted bigint not null,
+    newest_systemmodstamp timestamptz, -- the watermark reached
+    fields integer not null,
+    fields_added varchar,             -- JSON list, vs the previous partition
+    fields_removed varchar,
+    extracted_at timestamptz not null
+);
 create table if not exists {OPS_SCHEMA}.stage_metrics (
     run_id varchar not null,
     ds date not null,

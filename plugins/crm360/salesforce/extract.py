@@ -9,18 +9,27 @@
   unless `force` is set. A date before the first landed partition is filled from current state
   (records created before the interval's end, as they are now), and the result says so.
 * Completeness: a SOQL COUNT() over the same window must equal the rows landed.
+* Large extracts use a Bulk API 2.0 queryAll job (CSV pages), small ones REST; rows stream into
+  the partition file written aside, published atomically only when complete.
+* Transient faults (5xx, dropped connections, expired sessions, failed Bulk jobs) are retried with
+  exponential backoff, from scratch, then fail with a message naming the object and date.
+* Schema drift: fields added or removed since the previous partition are logged as a warning and
+  recorded in `crm360_ops.sf_extracts`.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crm360 import landing
 from crm360.rundate import RunWindow
@@ -32,6 +41,9 @@ log = logging.getLogger(__name__)
 
 SOURCE = "salesforce"
 REST_PAGE_SIZE = 2000
+BULK_PAGE_SIZE = 50_000
+BATCH_ROWS = 10_000
+T = TypeVar("T")
 SKIPPED_TYPES = {"address", "location", "base64"}
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -62,6 +74,10 @@ class ObjectExtract:
     fields: int
     window_start: datetime | None
     window_end: datetime | None
+    method: str = "reused"  # rest | bulk | reused
+    newest_modstamp: datetime | None = None
+    added_fields: list[str] = field(default_factory=list)
+    removed_fields: list[str] = field(default_factory=list)
 
 
 def entity_name(sobject: str) -> str:
@@ -129,13 +145,132 @@ def count_rows(sf: Salesforce, sobject: str, where: str) -> int:
     return int(sf.query(f"SELECT COUNT() FROM {sobject} WHERE {where}", include_deleted=True)["totalSize"])
 
 
-def estimate_api_calls(expected_rows: int) -> int:
-    """REST calls to page through `expected_rows` (plus describe and count)."""
+def choose_method(expected_rows: int, bulk_threshold: int) -> str:
+    """Bulk API 2.0 for large extracts (few calls, CSV pages), REST for small ones (no job overhead)."""
+    return "bulk" if bulk_threshold > 0 and expected_rows >= bulk_threshold else "rest"
+
+
+def estimate_api_calls(expected_rows: int, method: str = "rest") -> int:
+    """API calls to extract `expected_rows` (plus describe and count)."""
+    if method == "bulk":  # create job, a few status polls, one call per result page
+        return 2 + 4 + max(1, math.ceil(expected_rows / BULK_PAGE_SIZE))
     return 2 + max(1, math.ceil(expected_rows / REST_PAGE_SIZE))
 
 
-def extract_object(sf: Salesforce, sobject: str, window: RunWindow, root: Path,
-                   overlap: timedelta, force: bool = False) -> ObjectExtract:
+# ----------------------------------------------------------------------------- retries
+
+TRANSIENT_STATUS = {500, 502, 503, 504}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Faults worth another attempt: server errors, dropped connections, expired sessions, failed jobs."""
+    from requests import exceptions as rex
+    from simple_salesforce import exceptions as sfx
+
+    if isinstance(exc, sfx.SalesforceExpiredSession | rex.ConnectionError | rex.Timeout):
+        return True
+    if isinstance(exc, sfx.SalesforceGeneralError):
+        return getattr(exc, "status", None) in TRANSIENT_STATUS
+    return type(exc).__name__ in ("SalesforceBulkV2ExtractError", "SalesforceOperationError")
+
+
+class SalesforceSession:
+    """A client that can be thrown away and re-created (new login) after a session expires."""
+
+    def __init__(self, connect: Callable[[], Salesforce]) -> None:
+        self._connect = connect
+        self._sf: Salesforce | None = None
+        self.logins = 0
+
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self._connect()
+            self.logins += 1
+        return self._sf
+
+    def reset(self) -> None:
+        self._sf = None
+
+
+def with_retries(session: SalesforceSession, what: str, attempt: Callable[[Salesforce], T], *,
+                 attempts: int = 3, wait_seconds: float = 2.0) -> T:
+    """Run `attempt(sf)`; on a transient fault log it, back off exponentially and try again."""
+    from simple_salesforce.exceptions import SalesforceExpiredSession
+    from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    def before_sleep(state: Any) -> None:
+        exc = state.outcome.exception()
+        if isinstance(exc, SalesforceExpiredSession):
+            session.reset()
+        log.warning("%s: attempt %d failed (%s: %s); retrying", what, state.attempt_number,
+                    type(exc).__name__, str(exc)[:300])
+
+    retrying = Retrying(stop=stop_after_attempt(max(1, attempts)),
+                        wait=wait_exponential(multiplier=wait_seconds, max=60),
+                        retry=retry_if_exception(is_transient), before_sleep=before_sleep, reraise=False)
+    try:
+        return retrying(lambda: attempt(session.sf))
+    except RetryError as exc:
+        last = exc.last_attempt.exception()
+        raise ExtractError(f"{what}: gave up after {attempts} attempts; last error {type(last).__name__}: "
+                           f"{str(last)[:500]}. Nothing was landed for it; re-run the task when Salesforce "
+                           "answers again.") from last
+
+
+# ----------------------------------------------------------------------------- schema drift
+
+def schema_changes(root: Path, sobject: str, ds: str, fields: list[str]) -> tuple[list[str], list[str]]:
+    """(added, removed) field names compared with the newest partition landed before `ds`."""
+    import pyarrow.parquet as pq
+
+    earlier = [d for d in landing.landed_dates(root, SOURCE, entity_name(sobject)) if d < ds]
+    if not earlier:
+        return [], []
+    before = pq.read_schema(landing.partition_path(root, SOURCE, entity_name(sobject), earlier[-1])).names
+    return sorted(set(fields) - set(before)), sorted(set(before) - set(fields))
+
+
+# ----------------------------------------------------------------------------- extraction
+
+def _rest_batches(sf: Salesforce, soql: str, fields: list[dict[str, Any]]) -> Iterator[pa.Table]:
+    batch: list[dict[str, Any]] = []
+    for record in sf.query_all_iter(soql, include_deleted=True):
+        batch.append(record)
+        if len(batch) >= BATCH_ROWS:
+            yield records_to_table(batch, fields)
+            batch = []
+    if batch:
+        yield records_to_table(batch, fields)
+
+
+def _csv_options(fields: list[dict[str, Any]]) -> tuple[Any, Any]:
+    from pyarrow import csv as pacsv
+
+    schema = arrow_schema(fields)
+    read = pacsv.ReadOptions(block_size=1 << 24)
+    convert = pacsv.ConvertOptions(
+        column_types={f.name: f.type for f in schema}, strings_can_be_null=True, null_values=[""],
+        true_values=["true"], false_values=["false"], timestamp_parsers=[pacsv.ISO8601])
+    return read, convert
+
+
+def _bulk_batches(sf: Salesforce, sobject: str, soql: str, fields: list[dict[str, Any]],
+                  wait_seconds: float) -> Iterator[pa.Table]:
+    """Bulk API 2.0 queryAll job; each result page (CSV) becomes one Arrow table."""
+    from pyarrow import csv as pacsv
+
+    read, convert = _csv_options(fields)
+    for page in getattr(sf.bulk2, sobject).query_all(soql, max_records=BULK_PAGE_SIZE, wait=wait_seconds):
+        data = page.encode("utf-8") if isinstance(page, str) else page
+        if data.strip():
+            yield pacsv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert)
+
+
+def extract_object(session: SalesforceSession | Salesforce, sobject: str, window: RunWindow, root: Path,
+                   overlap: timedelta, force: bool = False, *, bulk_threshold: int = 0,
+                   attempts: int = 3, retry_wait_seconds: float = 2.0,
+                   bulk_wait_seconds: float = 5.0) -> ObjectExtract:
     """Land one object's changes for the run's date; see the module docstring for the rules."""
     entity = entity_name(sobject)
     target = landing.partition_path(root, SOURCE, entity, window.ds_str)
@@ -145,24 +280,51 @@ def extract_object(sf: Salesforce, sobject: str, window: RunWindow, root: Path,
         rows = pq.ParquetFile(target).metadata.num_rows
         log.info("%s ds=%s already landed (%d rows): reused, not re-extracted", sobject, window.ds_str, rows)
         return ObjectExtract(sobject, window.ds_str, "reused", rows, 0, None, target, 0, None, None)
+    if not isinstance(session, SalesforceSession):
+        client = session
+        session = SalesforceSession(lambda: client)
 
     mode, where = plan_window(root, sobject, window, overlap)
-    fields = describe_fields(sf, sobject)
-    names = [f["name"] for f in fields]
-    expected = count_rows(sf, sobject, where)
-    soql = f"SELECT {', '.join(names)} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"
-    records = list(sf.query_all_iter(soql, include_deleted=True))
-    if len(records) != expected:
-        raise ExtractError(
-            f"{sobject} ds={window.ds_str}: COUNT() says {expected} records changed in the window but "
-            f"{len(records)} were returned; nothing was landed. Re-run the task; if it persists, "
-            "check for records changing during extraction.")
-    table = records_to_table(records, fields)
-    path = landing.write_partition(table, root, SOURCE, entity, window.ds_str)
-    deleted = sum(1 for r in records if r.get("IsDeleted"))
-    if mode == "current_state":
-        log.warning("%s ds=%s: no earlier partition, filled from current state (%d records created "
-                    "before %s)", sobject, window.ds_str, len(records), soql_datetime(window.end))
-    start = window.start - overlap if mode == "incremental" else None
-    return ObjectExtract(sobject, window.ds_str, mode, len(records), deleted, expected, path,
-                         len(fields), start, window.end)
+    what = f"{sobject} ds={window.ds_str}"
+
+    def attempt(sf: Salesforce) -> ObjectExtract:
+        fields = describe_fields(sf, sobject)
+        names = [f["name"] for f in fields]
+        expected = count_rows(sf, sobject, where)
+        method = choose_method(expected, bulk_threshold)
+        if method == "bulk":  # Bulk API 2.0 does not take ORDER BY on large jobs; order is irrelevant here
+            batches = _bulk_batches(sf, sobject, f"SELECT {', '.join(names)} FROM {sobject} WHERE {where}",
+                                    fields, bulk_wait_seconds)
+        else:
+            batches = _rest_batches(
+                sf, f"SELECT {', '.join(names)} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id", fields)
+        deleted = 0
+        newest: datetime | None = None
+        with landing.PartitionWriter(root, SOURCE, entity, window.ds_str, arrow_schema(fields)) as writer:
+            for table in batches:
+                writer.write(table)
+                deleted += int(pc.sum(pc.fill_null(table["IsDeleted"], False)).as_py() or 0) \
+                    if "IsDeleted" in table.column_names else 0
+                if "SystemModstamp" in table.column_names and table.num_rows:
+                    top = pc.max(table["SystemModstamp"]).as_py()
+                    newest = top if newest is None or (top is not None and top > newest) else newest
+            if writer.rows != expected:
+                raise ExtractError(
+                    f"{what}: COUNT() says {expected} records in the window but {writer.rows} were returned "
+                    f"({method}); nothing was landed. Re-run the task; if it persists, check for records "
+                    "changing during extraction.")
+            path = writer.publish()
+        added, removed = schema_changes(root, sobject, window.ds_str, names)
+        if added or removed:
+            log.warning("%s: schema changed since the previous partition: added %s; removed %s. Added fields "
+                        "land from now on; removed ones are null from this date.", what, added or "none",
+                        removed or "none")
+        if mode == "current_state":
+            log.warning("%s: no earlier partition, filled from current state (%d records created before %s)",
+                        what, writer.rows, soql_datetime(window.end))
+        start = window.start - overlap if mode == "incremental" else None
+        return ObjectExtract(sobject, window.ds_str, mode, writer.rows, deleted, expected, path, len(fields),
+                             start, window.end, method=method, newest_modstamp=newest, added_fields=added,
+                             removed_fields=removed)
+
+    return with_retries(session, what, attempt, attempts=attempts, wait_seconds=retry_wait_seconds)
