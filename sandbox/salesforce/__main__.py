@@ -1,4 +1,5 @@
-"""Command line: ``python -m sandbox.salesforce serve --state-dir .sandbox [--host 127.0.0.1] [--port 0]``."""
+"""Command line: ``python -m sandbox.salesforce serve --state-dir .sandbox [--host 127.0.0.1] [--port 0]
+[--persist] [--schema FILE]``."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--public-host", default=None,
                      help="host name clients use, if not --host (put in the certificate and instance URL)")
     run.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    run.add_argument("--persist", action="store_true",
+                     help="keep the org's records in <state-dir>/org/ across restarts (default: in memory only)")
+    run.add_argument("--schema", type=Path, default=None,
+                     help="JSON/YAML file declaring custom fields and objects (see sandbox/salesforce/custom.py)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.state_dir, host=args.host, port=args.port, log_level=args.log_level,
-              public_host=args.public_host)
+              public_host=args.public_host, persist=args.persist, schema_file=args.schema)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from fastapi import FastAPI, Request
@@ -9,7 +10,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, Response
 
 from . import bulk as _bulk  # noqa: F401 - registers the Bulk API 2.0 routes
-from . import rest
+from . import bulk1, rest, soapapi
 from .admin import build_router
 from .auth import oauth_token, soap_login, userinfo
 from .config import SandboxConfig
@@ -19,6 +20,8 @@ from .state import SandboxState
 _SOAP_LOGIN = re.compile(r"^.*/services/Soap/u/(?P<version>\d+\.\d+)/?$")
 _OAUTH_TOKEN = re.compile(r"^.*/services/oauth2/token/?$")
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d+)(?P<rest>/.*)?$")
+_ASYNC = re.compile(r"^/services/async/(?P<version>\d+\.\d+)(?P<rest>/.*)?$")
+_SOAP_API = re.compile(r"^/services/Soap/u/(?P<version>\d+\.\d+)/(?P<org>\w+)/?$")
 _VERSIONS = [f"{v}.0" for v in range(31, 63)]
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"]
 
@@ -53,6 +56,22 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
         url_path = request.url.path
         method = request.method
         body = await request.body()
+        if state.faults.rules:
+            for fault in state.faults.for_request(method, url_path):
+                if fault.kind == "delay":
+                    await asyncio.sleep(float(fault.spec["seconds"]))
+                elif fault.kind == "expire_session":
+                    state.expire_sessions()
+                elif _ASYNC.match(url_path):
+                    return bulk1.exception(fault.status, fault.error_code, fault.message)
+                else:
+                    return _error_response(ApiError(fault.status, fault.error_code, fault.message))
+        try:
+            return _serve(request, url_path, method, body)
+        finally:
+            state.commit()
+
+    def _serve(request: Request, url_path: str, method: str, body: bytes) -> Response:
         if method == "POST":
             soap = _SOAP_LOGIN.match(url_path)
             if soap:
@@ -62,6 +81,12 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
         if url_path.rstrip("/") == "/services/data" and method == "GET":
             return JSONResponse([{"label": f"Release {v}", "url": f"/services/data/v{v}", "version": v}
                                  for v in _VERSIONS])
+        if method == "POST" and _SOAP_API.match(url_path):
+            return soapapi.handle(state, body)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        bulk_v1 = _ASYNC.match(url_path)
+        if bulk_v1:
+            return bulk1.handle(state, method, bulk_v1["version"], bulk_v1["rest"] or "", headers, body)
         data = _DATA.match(url_path)
         is_userinfo = url_path.rstrip("/") == "/services/oauth2/userinfo"
         if not data and not is_userinfo:
@@ -80,7 +105,7 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
             method="GET" if method == "HEAD" else method,
             version=data["version"],
             params=dict(request.query_params),
-            headers={k.lower(): v for k, v in request.headers.items()},
+            headers=headers,
             body=body,
         )
         try:

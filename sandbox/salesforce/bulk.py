@@ -130,9 +130,17 @@ def _body(ctx: Ctx) -> dict[str, Any]:
 # ---------------------------------------------------------------------- ingest
 
 
+def check_batch_limit(ctx: Ctx) -> None:
+    """Bulk API batches (1.0 batches and 2.0's internal 10,000-record batches) share a daily allocation."""
+    if ctx.state.bulk_batches_used >= ctx.state.config.bulk_batch_limit:
+        raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "Daily Bulk API batch limit exceeded "
+                       f"({ctx.state.config.bulk_batch_limit} batches in 24 hours).")
+
+
 @route("POST", "jobs/ingest")
 def create_ingest(ctx: Ctx) -> Response:
     body = _body(ctx)
+    check_batch_limit(ctx)
     operation = body.get("operation")
     if operation not in INGEST_OPERATIONS:
         raise ApiError(400, "INVALIDJOB", f"Invalid operation: {operation}")
@@ -264,6 +272,13 @@ def _process_ingest(ctx: Ctx, job: Job) -> None:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.column_delimiter])
     rows = [row for row in reader if row]
     job.modstamp = now_utc()
+    injected = ctx.state.faults.fail_job(job.obj.name, "V2Ingest")
+    if injected:
+        job.state = "Failed"
+        job.error_message = injected
+        job.columns = rows[0] if rows else []
+        job.unprocessed = rows[1:]
+        return
     if not rows:
         job.state = "Failed"
         job.error_message = "InvalidBatch : No data was uploaded for this job"
@@ -288,13 +303,18 @@ def _process_ingest(ctx: Ctx, job: Job) -> None:
         return
     from .writes import Writer
 
-    writer = Writer(ctx.state.store, ctx.state.user_id)
+    writer = Writer(ctx.state.store, ctx.state.user_id, ctx.state.faults)
     store = ctx.state.store
-    for values in data:
+    faults = ctx.state.faults
+    for position, values in enumerate(data, start=1):
         values = values + [""] * (len(header) - len(values))
         record: dict[str, Any] = {}
         rid_given = ""
         try:
+            if faults.rules and faults.lock_row(obj.name, position):
+                given = next((v for k, v in zip(header, values, strict=False) if k.lower() == "id"), "")
+                raise ApiError(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or "
+                               f"1 records: {given}".rstrip(), [])
             for column, value in zip(header, values, strict=False):
                 if column in refs:
                     if value == "":
@@ -360,6 +380,9 @@ def create_query(ctx: Ctx) -> Response:
     delimiter, ending = _options(body)
     if parsed.count_only:
         raise ApiError(400, "API_ERROR", "Aggregate queries are not supported by the Bulk API")
+    if ctx.state.bulk_query_jobs_used >= ctx.state.config.bulk_query_job_limit:
+        raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "Daily Bulk API 2.0 query job limit exceeded "
+                       f"({ctx.state.config.bulk_query_job_limit} jobs in 24 hours).")
     compound = [p.dotted for p in parsed.select if p.leaf.type == "address"]
     job = Job(_new_job_id(ctx), "V2Query", operation, parsed.obj, ctx.version, ctx.state.user_id, delimiter, ending,
               query=parsed,
@@ -368,9 +391,13 @@ def create_query(ctx: Ctx) -> Response:
     ctx.state.bulk_query_jobs_used += 1
     response = job.info(detail=False)
     started = time.perf_counter()
+    injected = ctx.state.faults.fail_job(parsed.obj.name, "V2Query")
     if compound:
         job.state = "Failed"
         job.error_message = f"FeatureNotEnabled : Cannot serialize value for '{compound[0]}' in CSV format"
+    elif injected:
+        job.state = "Failed"
+        job.error_message = injected
     else:
         job.rows = soql.execute(parsed, ctx.state.store, include_deleted=operation == "queryAll")
         job.state = "JobComplete"

@@ -54,8 +54,11 @@ class SandboxProcess:
         """Absolute URL of ``path`` on this server, e.g. ``url("/sandbox/stats")``."""
         return f"{self.instance_url}/{path.lstrip('/')}"
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """Send SIGTERM, wait for a clean exit (SIGKILL after ``timeout`` s); return the exit code."""
+    def stop(self, timeout: float = 120.0) -> int | None:
+        """Send SIGTERM, wait for a clean exit (SIGKILL after ``timeout`` s); return the exit code.
+
+        A persistent org compacts its journal on the way out, which takes a while for millions of rows.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -74,11 +77,14 @@ class SandboxProcess:
 
 
 def start_sandbox(state_dir: str | os.PathLike[str], port: int = 0, *, host: str = "127.0.0.1",
-                  env: dict[str, str] | None = None, timeout: float = 30.0) -> SandboxProcess:
+                  env: dict[str, str] | None = None, timeout: float = 30.0, persist: bool = False,
+                  schema: str | os.PathLike[str] | None = None) -> SandboxProcess:
     """Run ``python -m sandbox.salesforce serve`` and wait until it has written ``server.json``.
 
     ``env`` adds environment variables for the server (e.g. ``SANDBOX_SF_DAILY_API_LIMIT``). Output goes
-    to ``<state_dir>/server.log``.
+    to ``<state_dir>/server.log``. ``persist`` keeps records in ``<state_dir>/org/`` across restarts;
+    ``schema`` is a schema file of custom fields. Loading a large persisted org takes longer than
+    ``timeout``'s default: raise it.
     """
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -91,7 +97,8 @@ def start_sandbox(state_dir: str | os.PathLike[str], port: int = 0, *, host: str
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "sandbox.salesforce", "serve", "--state-dir", str(state), "--host", host,
-             "--port", str(port)],
+             "--port", str(port), *(["--persist"] if persist else []),
+             *(["--schema", str(Path(schema).resolve())] if schema else [])],
             stdout=log, stderr=subprocess.STDOUT, env=child_env, cwd=str(REPO_ROOT),
         )
     deadline = time.monotonic() + timeout

@@ -42,7 +42,7 @@ class Ctx:
 
     @property
     def writer(self) -> Writer:
-        return Writer(self.state.store, self.state.user_id)
+        return Writer(self.state.store, self.state.user_id, self.state.faults)
 
     def url(self, obj: str, rid: str) -> str:
         return f"/services/data/v{self.version}/sobjects/{obj}/{rid}"

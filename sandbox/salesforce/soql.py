@@ -823,9 +823,12 @@ def _select_tree(paths: list[Path]) -> list[tuple[str, Any]]:
 
 
 def record_serializer(
-    query: Query, source: RecordSource, api_version: str
+    query: Query, source: RecordSource, api_version: str, encode: Callable[[Any], Any] = to_json
 ) -> Callable[[Record], dict[str, Any]]:
-    """A function turning a matched record into the REST JSON shape (attributes + selected fields)."""
+    """A function turning a matched record into the REST JSON shape (attributes + selected fields).
+
+    ``encode`` turns stored values into JSON values (Bulk API 1.0 sends dates as epoch milliseconds).
+    """
 
     def build(tree: list[tuple[str, Any]]) -> Callable[[SObject, Record], dict[str, Any]]:
         compiled: list[tuple[str, Any]] = []
@@ -843,7 +846,7 @@ def record_serializer(
             }
             for key, getter in compiled:
                 if callable(getter):
-                    out[key] = to_json(getter(record))
+                    out[key] = encode(getter(record))
                 else:
                     ref_field, sub_render = getter
                     rid = record.get(ref_field)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from . import custom
 from .config import SandboxConfig
+from .faults import Faults
 from .ids import make_id
+from .persist import Persistence
 from .schema import SCHEMA
 from .store import Record, Store
 from .values import now_utc
@@ -43,10 +48,120 @@ class SandboxState:
     cursors: OrderedDict[str, Cursor] = field(default_factory=OrderedDict)
     jobs: dict[str, Any] = field(default_factory=dict)
     base_url: str = ""
+    faults: Faults = field(default_factory=Faults)
+    schema_file: Path | None = None
+    schema_changes: list[dict[str, Any]] = field(default_factory=list)  # run-time changes since the last reset
+    persistence: Persistence | None = None
     _seq: int = 0
 
     def __post_init__(self) -> None:
-        self.install_org()
+        self._base_schema()
+        if self.persistence is not None:
+            self._restore()
+        else:
+            self.install_org()
+
+    # ------------------------------------------------------------------ schema
+    def _base_schema(self) -> None:
+        """The built-in objects plus the schema file's declarations."""
+        custom.reset_schema()
+        if self.schema_file is not None:
+            for change in custom.changes_from_file(self.schema_file):
+                try:
+                    custom.apply(change)
+                except custom.SchemaError as exc:
+                    raise custom.SchemaError(f"{self.schema_file}: {exc}") from exc
+        self.store.ensure_tables()
+
+    def change_schema(self, change: dict[str, Any]) -> None:
+        """Apply and remember a run-time schema change (schema drift); raises SchemaError if it cannot be."""
+        custom.apply(change)
+        self.schema_changes.append(change)
+        if change.get("op") == "drop_field":
+            # Salesforce deletes the data with the field: drop the values in place (no copy of every row)
+            table = self.store.tables.get(change["object"])
+            if table is not None:
+                for record in table.records.values():
+                    record.pop(change["field"], None)
+        self.store.ensure_tables()
+        if self.store.log is not None:
+            self.store.log.append(("schema", change))
+
+    # ------------------------------------------------------------------ persistence
+    def _meta(self) -> dict[str, Any]:
+        return {"counter": self.store._counter, "seq": self._seq, "api_used": self.api_used,
+                "bulk_batches_used": self.bulk_batches_used, "bulk_query_jobs_used": self.bulk_query_jobs_used}
+
+    def _set_meta(self, meta: dict[str, Any]) -> None:
+        self.store._counter = max(self.store._counter, int(meta.get("counter", 0)))
+        self._seq = max(self._seq, int(meta.get("seq", 0)))
+        self.api_used = int(meta.get("api_used", self.api_used))
+        self.bulk_batches_used = int(meta.get("bulk_batches_used", self.bulk_batches_used))
+        self.bulk_query_jobs_used = int(meta.get("bulk_query_jobs_used", self.bulk_query_jobs_used))
+
+    def _restore(self) -> None:
+        """Load the snapshot, replay the journal, compact, then keep a change log for the journal."""
+        assert self.persistence is not None
+        snapshot, frames = self.persistence.load()
+        if snapshot is None and not frames:
+            self.install_org()
+        if snapshot is not None:
+            for change in snapshot.get("schema_changes", []):
+                self._replay_schema(change)
+            for name, records in snapshot["tables"].items():
+                table = self.store.tables.get(name)
+                if table is None:
+                    continue
+                table.records = {r["Id"]: r for r in records}
+                table.reindex()
+            self._set_meta(snapshot.get("meta", {}))
+        for ops, meta in frames:
+            for op in ops:
+                kind = op[0]
+                if kind == "put":
+                    table = self.store.tables.get(op[1])
+                    if table is not None:
+                        table.put(op[2])
+                elif kind == "remove":
+                    table = self.store.tables.get(op[1])
+                    if table is not None:
+                        table.remove(op[2])
+                elif kind == "reset":
+                    self.schema_changes = []
+                    self._base_schema()
+                    self.store.reset()
+                elif kind == "schema":
+                    self._replay_schema(op[1])
+            self._set_meta(meta)
+        if frames:
+            self.persistence.compact(self.snapshot())
+        self.store.keep_log()
+
+    def _replay_schema(self, change: dict[str, Any]) -> None:
+        # the schema file may now declare it, or it no longer applies: keep going
+        with contextlib.suppress(custom.SchemaError):
+            self.change_schema(change)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"tables": {name: list(t.records.values()) for name, t in self.store.tables.items()},
+                "schema_changes": list(self.schema_changes), "meta": self._meta()}
+
+    def commit(self) -> None:
+        """Journal what the last request changed (a no-op without persistence or without changes)."""
+        log = self.store.log
+        if self.persistence is None or not log:
+            return
+        self.persistence.append(list(log), self._meta())
+        log.clear()
+
+    def close(self) -> None:
+        """On shutdown: journal anything pending, compact, and release the data folder."""
+        if self.persistence is None:
+            return
+        self.commit()
+        if self.persistence.journal_bytes():
+            self.persistence.compact(self.snapshot())
+        self.persistence.close()
 
     @property
     def org_id(self) -> str:
@@ -73,10 +188,14 @@ class SandboxState:
         })
 
     def reset(self) -> None:
-        """Empty every object (the org and its integration user come back), cursors and jobs."""
+        """Empty every object (the org and its integration user come back), cursors, jobs, faults, and
+        run-time schema changes (the schema file's declarations stay)."""
+        self.schema_changes = []
+        self._base_schema()
         self.store.reset()
         self.cursors.clear()
         self.jobs.clear()
+        self.faults.clear()
         self.install_org()
 
     # ------------------------------------------------------------------ sessions
@@ -113,6 +232,13 @@ class SandboxState:
             "api_calls": self.api_used,
             "requests_served": self.requests_served,
             "daily_api_limit": self.config.daily_api_limit,
+            "limits": {
+                "DailyApiRequests": {"Max": self.config.daily_api_limit, "Used": self.api_used},
+                "DailyBulkApiBatches": {"Max": self.config.bulk_batch_limit, "Used": self.bulk_batches_used},
+                "DailyBulkV2QueryJobs": {"Max": self.config.bulk_query_job_limit, "Used": self.bulk_query_jobs_used},
+            },
+            "faults": len(self.faults.rules),
+            "persistent": self.persistence is not None,
             "bulk_jobs": len(self.jobs),
             "open_query_cursors": len(self.cursors),
             "sessions": len(self.sessions),

@@ -31,10 +31,17 @@ class Table:
     records: dict[str, Record] = field(default_factory=dict)
     unique: dict[str, dict[Any, set[str]]] = field(default_factory=dict)
     together: dict[tuple[str, ...], dict[tuple[Any, ...], set[str]]] = field(default_factory=dict)
+    log: list[tuple[Any, ...]] | None = None  # the store's change log (for the journal), if it keeps one
 
     def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """(Re)build the unique indexes from the object's current fields (after schema changes)."""
         self.unique = {f.name: {} for f in self.obj.indexed_fields}
         self.together = {names: {} for names in self.obj.unique_together}
+        for record in self.records.values():
+            self._index(record, add=True)
 
     def _index(self, record: Record, add: bool) -> None:
         if record.get("IsDeleted"):
@@ -74,12 +81,16 @@ class Table:
             self._index(old, add=False)
         self.records[rid] = record
         self._index(record, add=True)
+        if self.log is not None:
+            self.log.append(("put", self.obj.name, record))
         return old
 
     def remove(self, rid: str) -> Record | None:
         old = self.records.pop(rid, None)
         if old is not None:
             self._index(old, add=False)
+            if self.log is not None:
+                self.log.append(("remove", self.obj.name, rid))
         return old
 
     def lookup_unique(self, field_name: str, value: Any) -> set[str]:
@@ -96,12 +107,33 @@ class Store:
         self.tables: dict[str, Table] = {}
         self._undo: list[list[tuple[str, str, Record | None]]] = []
         self._counter = 0
+        self.log: list[tuple[Any, ...]] | None = None
         self.reset()
 
+    def keep_log(self) -> list[tuple[Any, ...]]:
+        """Start recording every change (put, remove, reset) for the journal; return the log list."""
+        self.log = []
+        for table in self.tables.values():
+            table.log = self.log
+        return self.log
+
     def reset(self) -> None:
-        """Empty every object."""
-        self.tables = {name: Table(obj) for name, obj in SCHEMA.items()}
+        """Empty every object (and create tables for objects added to the schema since)."""
+        self.tables = {name: Table(obj, log=self.log) for name, obj in SCHEMA.items()}
         self._undo = []
+        if self.log is not None:
+            self.log.append(("reset",))
+
+    def ensure_tables(self) -> None:
+        """Create tables for objects added to the schema and reindex the others (after schema changes)."""
+        for name, obj in SCHEMA.items():
+            if name not in self.tables:
+                self.tables[name] = Table(obj, log=self.log)
+            else:
+                self.tables[name].obj = obj
+                self.tables[name].reindex()
+        for name in [n for n in self.tables if n not in SCHEMA]:
+            del self.tables[name]
 
     def table(self, obj_name: str) -> Table:
         return self.tables[obj_name]

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from .errors import ApiError, entity_deleted, not_found
+from .faults import Faults
 from .ids import looks_like_id, to18
 from .schema import SCHEMA, SObject, object_for_id
 from .store import Record, Store
@@ -22,9 +23,33 @@ IGNORED_KEYS = frozenset({"attributes"})
 class Writer:
     """Validating writes against one :class:`Store` on behalf of one user."""
 
-    def __init__(self, store: Store, user_id: str) -> None:
+    def __init__(self, store: Store, user_id: str, faults: Faults | None = None) -> None:
         self.store = store
         self.user_id = user_id
+        self.faults = faults
+
+    def _automate(self, obj: SObject, record: Record, operation: str) -> None:
+        """Run the automation rules (``/sandbox/faults``): a flow or trigger rewriting a field after the write."""
+        if self.faults is None:
+            return
+        for rule in self.faults.automations(obj.name, operation):
+            f = obj.field(str(rule.spec["field"]))
+            if f is None:
+                continue
+            transform = rule.spec.get("transform")
+            if transform in {"upper", "lower"}:
+                current = record.get(f.name)
+                value = (current.upper() if transform == "upper" else current.lower()) \
+                    if isinstance(current, str) else current
+            else:
+                try:
+                    value = coerce(f, rule.spec.get("value"))
+                except CoercionError:
+                    continue
+            if value is None:
+                record.pop(f.name, None)
+            else:
+                record[f.name] = value
 
     # ------------------------------------------------------------------ helpers
     def _resolve(self, obj: SObject, payload: dict[str, Any], *, creating: bool, from_csv: bool,
@@ -156,6 +181,7 @@ class Writer:
         record.update({"IsDeleted": False, "CreatedDate": stamp, "CreatedById": self.user_id,
                        "LastModifiedDate": stamp, "LastModifiedById": self.user_id, "SystemModstamp": stamp})
         self._check_unique(obj, record)
+        self._automate(obj, record, "insert")
         self.store.put(obj, record)
         return record["Id"]
 
@@ -182,6 +208,7 @@ class Writer:
         stamp = now_utc()
         record.update({"LastModifiedDate": stamp, "LastModifiedById": self.user_id, "SystemModstamp": stamp})
         self._check_unique(obj, record)
+        self._automate(obj, record, "update")
         self.store.put(obj, record)
         return record["Id"]
 
