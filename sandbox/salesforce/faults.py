@@ -10,8 +10,8 @@ expire_session invalidate every session just before a matching call, which then 
                INVALID_SESSION_ID (a client that logs in again carries on)
 lock_row       per-record ``UNABLE_TO_LOCK_ROW`` in Bulk ingest jobs (2.0 and 1.0) on ``object``:
                every ``every``-th record fails (default 1: all)
-fail_job       the next Bulk job (``object``, ``jobType`` V2Ingest/V2Query/Classic optional) ends
-               ``Failed`` with ``message``
+fail_job       the next Bulk job (``object``, ``jobType`` V2Ingest/V2Query/Classic optional; ``times``
+               defaults to 1) ends ``Failed`` with ``message`` (Bulk 1.0: the batch fails)
 automation     right after an API write (REST, collections, Bulk) to ``object``, set ``field`` to
                ``value`` (or upper-case it with ``transform: upper``), as a flow or trigger would;
                ``operations`` limits it to insert/update
@@ -120,11 +120,12 @@ class Faults:
                 raise FaultError("an automation needs field (and value, or transform: upper)")
             if "value" not in spec and spec.get("transform") not in {"upper", "lower"}:
                 raise FaultError("an automation needs value, or transform: upper|lower")
+        times = spec.get("times", 1 if kind == "fail_job" else None)  # "the next job" unless told otherwise
         self._next += 1
         fault = Fault(id=f"fault-{self._next}", kind=kind, spec=dict(spec),
                       method=str(spec["method"]).upper() if spec.get("method") else None, path=path,
                       object=str(spec["object"]).lower() if spec.get("object") else None,
-                      times=spec.get("times"), skip=int(spec.get("skip") or 0))
+                      times=times, skip=int(spec.get("skip") or 0))
         self.rules.append(fault)
         return fault
 
