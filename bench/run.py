@@ -25,6 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench import generation
 from sandbox import localrun
 
 console = Console()
@@ -46,7 +47,7 @@ def _peak_child_rss_mb() -> float:
 
 
 def run(scale: str, days: int, seed: int, state: Path) -> dict[str, Any]:
-    from sandbox.generator import generate, load
+    from sandbox.generator import load
     from sandbox.salesforce.process import start_sandbox
 
     customers = SCALES[scale]
@@ -57,14 +58,17 @@ def run(scale: str, days: int, seed: int, state: Path) -> dict[str, Any]:
                               "started_at": datetime.now(UTC).isoformat(), "phases": {}, "runs": {}}
     t0 = time.monotonic()
     with console.status(f"generating {customers:,} customers x {days} days..."):
-        manifest = generate(customers=customers, days=days, end_date=END_DATE, seed=seed, out=paths.company_dir)
+        # in a child process, so the generator's own peak memory is measured
+        result["generation"] = generation.measure(customers, days, seed, paths.company_dir)
     result["phases"]["generate_s"] = round(time.monotonic() - t0, 2)
-    result["generated"] = manifest["counts"]
+    result["generated"] = result["generation"]["counts"]
     with start_sandbox(paths.sandbox_dir) as _sandbox:
         server = json.loads((paths.sandbox_dir / "server.json").read_text())
         t0 = time.monotonic()
-        load(paths.company_dir, paths.sandbox_dir / "server.json")
+        loaded = load(paths.company_dir, paths.sandbox_dir / "server.json")
         result["phases"]["load_sandbox_s"] = round(time.monotonic() - t0, 2)
+        result["load"] = {"seconds": result["phases"]["load_sandbox_s"], "records": sum(loaded["objects"].values()),
+                          "api_calls": loaded["api_calls"]}
         env = localrun.airflow_env(paths, server)
         localrun.prepare_airflow(env)
         for ds in dates:
@@ -90,6 +94,7 @@ def record(result: dict[str, Any]) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"{result['scale']}-{stamp}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
+    path.with_suffix(".md").write_text(generation.markdown(result))
     history = RESULTS / "history.csv"
     new = not history.exists()
     last = result["runs"][result["days"][-1]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,14 @@ def generate(
     corrupt: float = 0.0,
     identity_mess: bool = True,
     co_purchase: bool = True,
+    stages: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Generate the company into ``out`` and return its manifest (also written to manifest.json).
 
     ``corrupt`` plants one defect of any kind in about that share of channel rows (listed in
     truth/defects.csv); ``identity_mess=False`` and ``co_purchase=False`` are the control switches.
+    ``stages``, if given, receives wall seconds and rows written per stage (kept out of the files,
+    which must not depend on the clock).
     The same arguments always give byte-identical files.
     """
     if days < 1:
@@ -118,7 +122,17 @@ def generate(
     window = [end - dt.timedelta(days=days - 1 - k) for k in range(days)]
     _prepare(out)
 
+    clock = time.perf_counter()
+
+    def stage(name: str, rows: int) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        if stages is not None:
+            stages[name] = {"seconds": round(now - clock, 3), "rows_out": rows}
+        clock = now
+
     persons = generate_persons(customers, window[0], seed, days)
+    stage("people", customers)
     alive_at_start = persons.alive.copy()
     identity_counts: dict[str, int] = {}
     with CsvWriter(out / "truth" / "identity.csv", ["source", "record_key", "person_id"]) as identity_csv:
@@ -128,11 +142,13 @@ def generate(
             identity_counts[source] = identity_counts.get(source, 0) + 1
 
         crm = build_crm(persons, window[0], window, seed, out / "crm", identity, options)
+        stage("crm", sum(crm.counts.values()))
         with CsvWriter(out / "truth" / "defects.csv", DEFECT_COLUMNS) as defects_csv:
             files, orders = simulate_channels(
                 persons, build_catalog(), crm, window, seed, out, identity, options, defects_csv
             )
             n_defects = defects_csv.rows
+        stage("channels", sum(v["rows"] for v in files.values()))
     n_persons = _write_persons(out / "truth" / "persons.csv", persons, alive_at_start, orders)
 
     crm_files = {f"crm/{obj}.ndjson": {"rows": crm.counts[obj]} for obj in OBJECTS}
@@ -162,4 +178,5 @@ def generate(
                   "truth/defects.csv": {"rows": n_defects}, **files},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    stage("truth", n_persons)
     return manifest
