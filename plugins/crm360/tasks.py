@@ -106,8 +106,15 @@ def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
                 con.execute(
                     f"insert or replace into {warehouse.OPS_SCHEMA}.landed_partitions "
                     "values (?, ?, ?, 'files', null, null, ?, ?, ?, ?, now())",
-                    [source, entity, window.ds_str, rows, landed.quarantined, str(settings.landing_root / source
-                     / entity / f"ds={window.ds_str}"), window.run_id])
+                    [source, entity, window.ds_str, rows, landed.quarantined_by_entity.get(entity, 0),
+                     str(settings.landing_root / source / entity / f"ds={window.ds_str}"), window.run_id])
+            con.execute(f"delete from {warehouse.OPS_SCHEMA}.channel_files where source = ? and ds = ?",
+                        [source, window.ds_str])
+            for f in landed.file_stats:
+                con.execute(
+                    f"insert into {warehouse.OPS_SCHEMA}.channel_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                    [source, f.file, window.ds_str, f.sha256, f.bytes, f.read, f.landed, f.quarantined,
+                     window.run_id])
             metrics[f"{source}.quarantined"] = landed.quarantined
             if not landed.files:
                 log.warning("channel %s: no export files arrived for %s in %s", source, window.ds_str,

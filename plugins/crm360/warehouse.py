@@ -47,6 +47,19 @@ create table if not exists {OPS_SCHEMA}.sf_extracts (
     fields_removed varchar,
     extracted_at timestamptz not null
 );
+create table if not exists {OPS_SCHEMA}.channel_files (
+    source varchar not null,
+    file varchar not null,            -- relative to the inbox: <source>/<YYYY-MM-DD>/<name>
+    ds date not null,
+    sha256 varchar not null,
+    bytes bigint not null,
+    records_read bigint not null,     -- = records_landed + records_quarantined
+    records_landed bigint not null,
+    records_quarantined bigint not null,
+    run_id varchar not null,
+    landed_at timestamptz not null,
+    primary key (source, file)
+);
 create table if not exists {OPS_SCHEMA}.stage_metrics (
     run_id varchar not null,
     ds date not null,

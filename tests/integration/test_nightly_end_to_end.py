@@ -98,6 +98,14 @@ def test_channel_rows_landed_and_bad_rows_quarantined(nightly: NightlyRuns,
             if malformed:
                 kept = nightly.paths.landing / "_quarantine" / source
                 assert list(kept.glob(f"*/ds={ds}/*.parquet")), f"quarantined {source} rows of {ds} are kept"
+    # every export file reconciles: records read = landed + quarantined, as the generator planted them
+    reconciled = {f"inbox/{file}": (read, landed, bad) for file, read, landed, bad in warehouse.execute(
+        "select file, records_read, records_landed, records_quarantined from crm360_ops.channel_files").fetchall()}
+    planted = {k: v for k, v in files.items() if k.startswith("inbox/")}
+    assert set(reconciled) == set(planted)
+    for file, (read, landed, bad) in reconciled.items():
+        assert (read, bad) == (planted[file]["rows"], planted[file].get("malformed", 0)), file
+        assert read == landed + bad, file
     sendgrid_rows = sum(v["rows"] - v.get("malformed", 0) for k, v in files.items() if k.startswith("inbox/sendgrid/"))
     landed = warehouse.execute(
         "select sum(rows_landed) from crm360_ops.landed_partitions where source = 'sendgrid'").fetchone()[0]

@@ -73,3 +73,43 @@ def test_a_day_without_files_lands_an_empty_partition(tmp_path):
     assert result.rows == {"orders": 0, "order_lines": 0, "refunds": 0, "products": 0}
     table = pq.read_table(tmp_path / "landing" / "shopify" / "orders" / "ds=2026-11-20" / "part-00000.parquet")
     assert table.num_rows == 0 and "total_price" in table.column_names
+
+
+def _sendgrid(n: int) -> list[bytes]:
+    return [json.dumps({"email": f"p{i}@x.example", "timestamp": 1763600000 + i, "event": "delivered",
+                        "sg_event_id": f"e{i}"}).encode() for i in range(n)]
+
+
+def test_bad_bytes_and_oversized_lines_cost_one_record_each(tmp_path):
+    from crm360.channels.land import MAX_LINE_BYTES
+
+    day = tmp_path / "inbox" / "sendgrid" / "2026-11-20"
+    day.mkdir(parents=True)
+    lines = _sendgrid(3)
+    lines.insert(1, b'{"email": "caf\xe9@x.example", "timestamp": 1, "event": "open", "sg_event_id": "x"}')
+    lines.append(json.dumps({"email": "a@x.example", "timestamp": 1, "event": "open", "sg_event_id": "big",
+                             "category": "z" * MAX_LINE_BYTES}).encode())
+    (day / "events.ndjson").write_bytes(b"\n".join(lines) + b"\n\n")
+    result = land_source(tmp_path / "inbox", tmp_path / "landing", "sendgrid", "2026-11-20")
+    assert result.rows == {"email_events": 3}
+    assert result.quarantine_reasons == {"events.<encoding>": 1, "events.<line>": 1}
+    (stats,) = result.file_stats
+    assert (stats.file, stats.read, stats.landed, stats.quarantined) == ("sendgrid/2026-11-20/events.ndjson", 5, 3, 2)
+    kept = pq.read_table(tmp_path / "landing" / "_quarantine" / "sendgrid" / "events" / "ds=2026-11-20").to_pylist()
+    assert [(r["line"], r["field"]) for r in kept] == [(2, "<encoding>"), (5, "<line>")]
+    assert "not valid UTF-8 at byte" in kept[0]["reason"]
+
+
+def test_re_landing_a_day_gives_identical_partitions(tmp_path):
+    day = tmp_path / "inbox" / "sendgrid" / "2026-11-20"
+    day.mkdir(parents=True)
+    (day / "events.ndjson").write_bytes(b"\n".join([*_sendgrid(20), b"{broken"]) + b"\n")
+
+    def snapshot() -> dict:
+        return {p.relative_to(tmp_path / "landing").as_posix(): p.read_bytes()
+                for p in sorted((tmp_path / "landing").rglob("*.parquet"))}
+
+    land_source(tmp_path / "inbox", tmp_path / "landing", "sendgrid", "2026-11-20")
+    first = snapshot()
+    land_source(tmp_path / "inbox", tmp_path / "landing", "sendgrid", "2026-11-20")
+    assert snapshot() == first and len(first) == 2

@@ -9,22 +9,36 @@ line, field and reason; they are counted, never dropped silently.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 
 from crm360 import landing
-from crm360.channels.parsers import EXPORTS, SCHEMAS, RowError
+from crm360.channels.parsers import EXPORTS, SCHEMAS, Parser, RowError
 
 QUARANTINE_SCHEMA = pa.schema([
     ("file", pa.string()), ("line", pa.int64()), ("field", pa.string()), ("reason", pa.string()),
-    ("raw", pa.string()), ("quarantined_at", pa.timestamp("us", tz="UTC")),
+    ("raw", pa.string()),
 ])
+# A line longer than this is quarantined unparsed (a runaway field, a concatenated file).
+MAX_LINE_BYTES = 1 << 20
+
+
+@dataclass
+class FileStats:
+    """Reconciliation of one export file: records read = records landed + records quarantined."""
+
+    file: str  # relative to the inbox, e.g. sendgrid/2026-11-20/events.ndjson.gz
+    sha256: str
+    bytes: int
+    read: int = 0
+    landed: int = 0
+    quarantined: int = 0
 
 
 @dataclass
@@ -35,19 +49,25 @@ class LandedSource:
     rows: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    quarantined_by_entity: dict[str, int] = field(default_factory=dict)
+    file_stats: list[FileStats] = field(default_factory=list)
 
 
-def _open(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
-def _records(path: Path) -> Iterator[tuple[int, str]]:
-    with _open(path) as handle:
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines as bytes (decoded per line, so one bad byte costs one record, not the file)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, line
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 def export_files(inbox: Path, source: str, ds: str, prefix: str) -> list[Path]:
@@ -57,8 +77,27 @@ def export_files(inbox: Path, source: str, ds: str, prefix: str) -> list[Path]:
     return sorted(p for p in day.iterdir() if p.name.startswith(prefix) and p.suffix in (".ndjson", ".gz", ".json"))
 
 
+def _parse_line(raw: bytes, parser: Parser) -> dict[str, list[dict[str, Any]]]:
+    if len(raw) > MAX_LINE_BYTES:
+        raise RowError("<line>", f"line of {len(raw)} bytes is longer than the {MAX_LINE_BYTES} allowed")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RowError("<encoding>", f"not valid UTF-8 at byte {exc.start}") from exc
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RowError("<json>", f"invalid JSON: {exc.msg}") from exc
+    if not isinstance(record, dict):
+        raise RowError("<record>", "a JSON object was expected")
+    return parser(record)
+
+
 def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> LandedSource:
-    """Parse and land every export of `source` that arrived on `ds`."""
+    """Parse and land every export of `source` that arrived on `ds`.
+
+    Deterministic: re-landing the same files gives byte-identical partitions.
+    """
     if source not in EXPORTS:
         raise ValueError(f"unknown channel source {source!r}; known: {sorted(EXPORTS)}")
     result = LandedSource(source=source, ds=ds)
@@ -66,21 +105,25 @@ def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> Landed
         rows: dict[str, list[dict[str, Any]]] = {e: [] for e in entities}
         bad: list[dict[str, Any]] = []
         for path in export_files(inbox, source, ds, prefix):
+            relative = path.relative_to(inbox).as_posix()
+            stats = FileStats(file=relative, sha256=_digest(path), bytes=path.stat().st_size)
             result.files.append(str(path))
-            for number, line in _records(path):
+            for number, raw in _lines(path):
+                stats.read += 1
                 try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise RowError("<record>", "a JSON object was expected")
-                    parsed = parser(record)
-                except json.JSONDecodeError as exc:
-                    bad.append(_bad(path, number, "<json>", f"invalid JSON: {exc.msg}", line))
-                    continue
+                    parsed = _parse_line(raw, parser)
                 except RowError as exc:
-                    bad.append(_bad(path, number, exc.field, str(exc), line))
+                    bad.append({"file": relative, "line": number, "field": exc.field, "reason": str(exc),
+                                "raw": raw.decode("utf-8", errors="replace").rstrip("\n")[:MAX_LINE_BYTES]})
+                    stats.quarantined += 1
                     continue
+                stats.landed += 1
                 for entity, entity_rows in parsed.items():
                     rows[entity].extend(entity_rows)
+            if stats.read != stats.landed + stats.quarantined:  # a guard: the loop above keeps it true
+                raise RuntimeError(f"{relative}: read {stats.read} records but landed {stats.landed} and "
+                                   f"quarantined {stats.quarantined}")
+            result.file_stats.append(stats)
         for entity in entities:
             table = pa.Table.from_pylist(rows[entity], schema=SCHEMAS[(source, entity)])
             landing.write_partition(table, landing_root, source, entity, ds)
@@ -88,12 +131,8 @@ def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> Landed
         quarantine = pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA)
         landing.write_partition(quarantine, landing_root / landing.QUARANTINE_SOURCE, source, prefix, ds)
         result.quarantined += len(bad)
+        result.quarantined_by_entity[entities[0]] = len(bad)
         for item in bad:
             key = f"{prefix}.{item['field']}"
             result.quarantine_reasons[key] = result.quarantine_reasons.get(key, 0) + 1
     return result
-
-
-def _bad(path: Path, number: int, field_name: str, reason: str, raw: str) -> dict[str, Any]:
-    return {"file": str(path), "line": number, "field": field_name, "reason": reason,
-            "raw": raw.rstrip("\n"), "quarantined_at": datetime.now(tz=UTC)}
