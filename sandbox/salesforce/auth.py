@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse, Response
 
-from .state import SandboxState
+from .state import PROFILE_ID, SandboxState
 
 _FAULT = """<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope \
 xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" \
@@ -33,7 +33,7 @@ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginRespon
 </orgAttachmentFileSizeLimit><orgDefaultCurrencyIsoCode>USD</orgDefaultCurrencyIsoCode>\
 <orgDisallowHtmlAttachments>false</orgDisallowHtmlAttachments><orgHasPersonAccounts>false\
 </orgHasPersonAccounts><organizationId>{org}</organizationId><organizationMultiCurrency>true\
-</organizationMultiCurrency><organizationName>{org_name}</organizationName><profileId>00e8c000000ABCDAA2\
+</organizationMultiCurrency><organizationName>{org_name}</organizationName><profileId>{profile}\
 </profileId><roleId xsi:nil="true"/><sessionSecondsValid>7200</sessionSecondsValid>\
 <userDefaultCurrencyIsoCode xsi:nil="true"/><userEmail>{username}</userEmail><userFullName>Integration User\
 </userFullName><userId>{user}</userId><userLanguage>en_US</userLanguage><userLocale>en_US</userLocale>\
@@ -66,7 +66,7 @@ def soap_login(state: SandboxState, body: bytes, version: str) -> Response:
         return _soap_fault("INVALID_LOGIN", _INVALID_LOGIN)
     session = state.new_session()
     xml = _LOGIN_OK.format(base=state.base_url, version=version, org=state.org_id, session=escape(session),
-                           user=state.user_id, sandbox=str(state.config.is_sandbox).lower(),
+                           user=state.user_id, profile=PROFILE_ID, sandbox=str(state.config.is_sandbox).lower(),
                            username=escape(state.config.username), org_name=escape(state.config.org_name))
     return Response(xml, media_type="text/xml; charset=utf-8")
 

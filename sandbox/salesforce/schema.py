@@ -274,6 +274,11 @@ def _crm360_fields() -> list[Field]:
     ]
 
 
+USER_TYPES = ("Standard", "PowerPartner", "CsnOnly", "CspLitePortal", "CustomerSuccess", "PowerCustomerSuccess",
+              "Guest", "AutomatedProcess")
+TIME_ZONES = ("GMT", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago",
+              "America/Los_Angeles", "Asia/Tokyo", "Australia/Sydney")
+LOCALES = ("en_US", "en_GB", "fr", "fr_FR", "de", "de_DE", "es", "ja", "pt_BR")
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other", "Email", "Advertisement")
 SALUTATIONS = ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.", "Mx.")
 GENDER_IDENTITIES = ("Male", "Female", "Nonbinary", "Not Listed")
@@ -312,18 +317,54 @@ def build_schema() -> dict[str, SObject]:
             _s("OrganizationType", 40),
             _s("TimeZoneSidKey", 40),
             _s("DefaultLocaleSidKey", 40),
+            _s("LanguageLocaleKey", 40),
+            _s("Country", 80),
+            _s("NamespacePrefix", 15),
+            Field("FiscalYearStartMonth", "int", precision=2),
+            _bool("IsReadOnly"),
+            Field("TrialExpirationDate", "datetime"),
+            _s("DefaultCurrencyIsoCode", 3, label="Currency Locale"),
+        ], createable=False, updateable=False, deletable=False),
+        _obj("Profile", "00e", [
+            *audit(),
+            _s("Name", 255, nillable=False, required=True, name_field=True),
+            _pick("UserType", USER_TYPES, nillable=False, default="Standard", label="User Type"),
+            _s("Description", 255),
         ], createable=False, updateable=False, deletable=False),
         _obj("User", "005", [
             *audit(),
-            _s("Username", 80, nillable=False, unique=True),
-            Field("Email", "email", length=128, nillable=False),
-            _s("FirstName", 40),
-            _s("LastName", 80, nillable=False, required=True),
+            _s("Username", 80, nillable=False, required=True, unique=True, id_lookup=True),
+            _s("LastName", 80, nillable=False, required=True, compound_field_name="Name"),
+            _s("FirstName", 40, compound_field_name="Name"),
             Field("Name", "string", length=121, nillable=False, createable=False, updateable=False,
                   calculated=True, name_field=True, label="Full Name"),
-            _s("Alias", 8),
-            _bool("IsActive", default=True),
-            _s("TimeZoneSidKey", 40),
+            _s("CompanyName", 80),
+            _s("Division", 80),
+            _s("Department", 80),
+            _s("Title", 80),
+            *_address("", "Address"),
+            Field("Email", "email", length=128, nillable=False, required=True),
+            Field("Phone", "phone", length=40),
+            Field("MobilePhone", "phone", length=40, label="Mobile"),
+            _s("Alias", 8, nillable=False, required=True),
+            _s("CommunityNickname", 40, nillable=False, unique=True, label="Nickname"),
+            _bool("IsActive", default=True, label="Active"),
+            _pick("TimeZoneSidKey", TIME_ZONES, length=40, nillable=False, required=True, label="Time Zone"),
+            _pick("LocaleSidKey", LOCALES, length=40, nillable=False, required=True, label="Locale"),
+            _bool("ReceivesInfoEmails", label="Info Emails"),
+            _pick("EmailEncodingKey", ("UTF-8", "ISO-8859-1", "Shift_JIS"), length=40, nillable=False,
+                  required=True, label="Email Encoding"),
+            _ref("ProfileId", ("Profile",), "Profile", nillable=False, required=True, label="Profile ID"),
+            _pick("UserType", USER_TYPES, length=40, createable=False, updateable=False, label="User Type"),
+            _pick("LanguageLocaleKey", LOCALES, length=40, nillable=False, required=True, label="Language"),
+            _s("EmployeeNumber", 20),
+            _ref("ManagerId", ("User",), "Manager", label="Manager ID"),
+            Field("LastLoginDate", "datetime", createable=False, updateable=False),
+            Field("LastPasswordChangeDate", "datetime", createable=False, updateable=False),
+            _s("FederationIdentifier", 512, label="SAML Federation ID"),
+            *_currency(),
+            _pick("DefaultCurrencyIsoCode", ("USD", "EUR", "GBP", "CAD", "AUD"), length=3,
+                  label="User Currency"),
         ], deletable=False),
         _obj("Account", "001", [
             *audit(),

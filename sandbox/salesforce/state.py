@@ -21,6 +21,7 @@ from .values import now_utc
 
 ORG_ID = make_id("00D", 42, pod="8c")
 USER_ID = make_id("005", 42, pod="8c")
+PROFILE_ID = make_id("00e", 42, pod="8c")
 MAX_CURSORS = 500
 
 
@@ -172,19 +173,29 @@ class SandboxState:
         return USER_ID
 
     def install_org(self) -> None:
-        """(Re)create the Organization row and the integration User."""
+        """(Re)create the Organization row, the integration User and its Profile."""
         stamp = now_utc()
         audit = {"IsDeleted": False, "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
                  "CreatedById": USER_ID, "LastModifiedById": USER_ID}
         self.store.table("Organization").put({
             "Id": ORG_ID, "Name": self.config.org_name, "IsSandbox": self.config.is_sandbox,
             "InstanceName": self.config.instance_name, "OrganizationType": "Enterprise Edition",
-            "TimeZoneSidKey": "GMT", "DefaultLocaleSidKey": "en_US", **audit,
+            "TimeZoneSidKey": "GMT", "DefaultLocaleSidKey": "en_US", "LanguageLocaleKey": "en_US",
+            "Country": "US", "FiscalYearStartMonth": 1, "IsReadOnly": False, "DefaultCurrencyIsoCode": "USD",
+            **audit,
+        })
+        self.store.table("Profile").put({
+            "Id": PROFILE_ID, "Name": "Integration User Profile", "UserType": "Standard",
+            "Description": "API-only profile of the integration user", **audit,
         })
         self.store.table("User").put({
             "Id": USER_ID, "Username": self.config.username, "Email": self.config.username,
             "FirstName": "Integration", "LastName": "User", "Name": "Integration User", "Alias": "integ",
-            "IsActive": True, "TimeZoneSidKey": "GMT", **audit,
+            "CommunityNickname": "integration", "CompanyName": self.config.org_name, "Department": "Data",
+            "Title": "Integration User", "IsActive": True, "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US",
+            "LanguageLocaleKey": "en_US", "EmailEncodingKey": "UTF-8", "ProfileId": PROFILE_ID,
+            "UserType": "Standard", "ReceivesInfoEmails": False, "CurrencyIsoCode": "USD",
+            "DefaultCurrencyIsoCode": "USD", "LastLoginDate": stamp, "LastPasswordChangeDate": stamp, **audit,
         })
 
     def reset(self) -> None:
