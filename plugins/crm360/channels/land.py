@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 # A line longer than this is quarantined unparsed (a runaway field, a concatenated file).
 MAX_LINE_BYTES = 1 << 20
+# A text value longer than this is quarantined (no vendor field is legitimately this long).
+MAX_FIELD_CHARS = 32_768
+# An event may be dated up to this long after the end of the day its file arrived (clock skew).
+FUTURE_TOLERANCE = timedelta(days=1)
+# Per export: (entity holding one row per record, its id column, its event-time column or None).
+RECORD_KEYS: dict[tuple[str, str], tuple[str, str, str | None]] = {
+    ("sendgrid", "events"): ("email_events", "sg_event_id", "event_at"),
+    ("segment", "events"): ("events", "message_id", "event_at"),
+    ("shopify", "orders"): ("orders", "order_id", "created_at"),
+    ("shopify", "products"): ("products", "product_id", None),
+}
 
 
 @dataclass
@@ -93,6 +105,37 @@ def _parse_line(raw: bytes, parser: Parser) -> dict[str, list[dict[str, Any]]]:
     return parser(record)
 
 
+class _RecordChecks:
+    """Rules that need the whole day's context: ids reused for different content, future timestamps,
+    oversized values. A repeated delivery (same id, same bytes) is not a defect: staging dedupes it."""
+
+    def __init__(self, source: str, prefix: str, ds: str) -> None:
+        self.entity, self.id_field, self.time_field = RECORD_KEYS[(source, prefix)]
+        day_end = datetime.combine(date.fromisoformat(ds), time.min, tzinfo=UTC) + timedelta(days=1)
+        self.latest = day_end + FUTURE_TOLERANCE
+        self.seen: dict[str, tuple[str, int, bytes]] = {}
+
+    def check(self, parsed: dict[str, list[dict[str, Any]]], raw: bytes, file: str, line: int) -> None:
+        for entity_rows in parsed.values():
+            for row in entity_rows:
+                for column, value in row.items():
+                    if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                        raise RowError(column, f"{len(value)} characters, more than the {MAX_FIELD_CHARS} allowed")
+        for row in parsed.get(self.entity, []):
+            if self.time_field and row.get(self.time_field) is not None and row[self.time_field] > self.latest:
+                raise RowError(self.time_field, f"{row[self.time_field].isoformat()} is in the future: after the "
+                                                f"export's arrival day (allowed up to {self.latest.isoformat()})")
+            key = row.get(self.id_field)
+            if key is None:
+                continue
+            content = raw.strip()
+            earlier = self.seen.get(key)
+            if earlier is not None and earlier[2] != content:
+                raise RowError(self.id_field, f"id {key!r} was already used by {earlier[0]} line {earlier[1]} "
+                                              "for a different record")
+            self.seen.setdefault(key, (file, line, content))
+
+
 def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> LandedSource:
     """Parse and land every export of `source` that arrived on `ds`.
 
@@ -104,6 +147,7 @@ def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> Landed
     for prefix, parser, entities in EXPORTS[source]:
         rows: dict[str, list[dict[str, Any]]] = {e: [] for e in entities}
         bad: list[dict[str, Any]] = []
+        checks = _RecordChecks(source, prefix, ds)
         for path in export_files(inbox, source, ds, prefix):
             relative = path.relative_to(inbox).as_posix()
             stats = FileStats(file=relative, sha256=_digest(path), bytes=path.stat().st_size)
@@ -112,6 +156,7 @@ def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> Landed
                 stats.read += 1
                 try:
                     parsed = _parse_line(raw, parser)
+                    checks.check(parsed, raw, relative, number)
                 except RowError as exc:
                     bad.append({"file": relative, "line": number, "field": exc.field, "reason": str(exc),
                                 "raw": raw.decode("utf-8", errors="replace").rstrip("\n")[:MAX_LINE_BYTES]})
