@@ -46,6 +46,7 @@ class Settings:
     sf_api_budget_share: float = 0.5
     push_max_change_share: float = 0.5
     bulk_wait_seconds: float = 5.0
+    gx_runtime_dir: Path | None = None
     sf_bulk_threshold: int = 10_000
     sf_retries: int = 3
     sf_retry_wait_seconds: float = 2.0
@@ -61,6 +62,9 @@ class Settings:
             landing_root=_path("CRM360_LANDING", home / "data" / "landing"),
             inbox_root=_path("CRM360_INBOX", home / "data" / "inbox"),
             reports_root=_path("CRM360_REPORTS", home / "reports"),
+            # GX results and data docs hold sample failing values (personal data): they live with the
+            # data (next to the landing zone), not with the reports.
+            gx_runtime_dir=_path("CRM360_GX_RUNTIME", _path("CRM360_LANDING", home / "data" / "landing").parent / "gx"),
             dbt_project_dir=_path("CRM360_DBT_PROJECT", REPO_ROOT / "dbt_project"),
             expectations_dir=_path("CRM360_EXPECTATIONS", REPO_ROOT / "expectations"),
             salesforce_conn_id=os.environ.get("CRM360_SALESFORCE_CONN_ID", "salesforce_default"),

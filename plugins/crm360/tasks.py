@@ -130,7 +130,7 @@ def raw_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
 
     with warehouse.connect(settings.warehouse_path) as con:
         results = run_raw_gate(con, settings.expectations_dir, settings.landing_root, window.run_id,
-                               window.ds_str)
+                               window.ds_str, runtime_dir=settings.gx_runtime_dir)
         warehouse.record_metrics(con, window.run_id, window.ds_str, "raw_quality_gate", {
             "suites": len(results), "suites_failed": sum(not r.success for r in results)})
     return {r.suite: r.success for r in results}
@@ -155,7 +155,8 @@ def publish_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any
     from crm360.quality.gates import run_publish_gate
 
     with warehouse.connect(settings.warehouse_path) as con:
-        results = run_publish_gate(con, settings.expectations_dir, window.run_id, window.ds_str)
+        results = run_publish_gate(con, settings.expectations_dir, window.run_id, window.ds_str,
+                                   runtime_dir=settings.gx_runtime_dir)
         warehouse.record_metrics(con, window.run_id, window.ds_str, "publish_quality_gate", {
             "suites": len(results), "suites_failed": sum(not r.success for r in results)})
     return {r.suite: r.success for r in results}

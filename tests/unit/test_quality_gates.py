@@ -57,3 +57,44 @@ def test_publish_gate_blocks_the_push_and_records_results(tmp_path: Path) -> Non
 def test_unknown_suite_is_a_clear_error() -> None:
     with pytest.raises(Exception, match=r"raw\.nope\.critical"):
         validate_frame(EXPECTATIONS, "raw.nope.critical", pd.DataFrame({"a": [1]}))
+
+
+def _events(n: int, event: str = "delivered", email: str = "a@x.example") -> pd.DataFrame:
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    return pd.DataFrame({"sg_event_id": [f"e{i}" for i in range(n)], "event": [event] * n,
+                         "email": [email] * n, "event_at": [at] * n})
+
+
+PARAMS = {"event_min": datetime(2026, 10, 21, tzinfo=UTC), "event_max": datetime(2026, 11, 22, tzinfo=UTC),
+          "volume_min": 0, "volume_max": None}
+
+
+def test_volume_against_recent_days_is_a_parameter_of_the_run() -> None:
+    ok = validate_frame(EXPECTATIONS, "raw.sendgrid_email_events.warning", _events(3), PARAMS)
+    assert ok.success
+    low = validate_frame(EXPECTATIONS, "raw.sendgrid_email_events.warning", _events(3),
+                         {**PARAMS, "volume_min": 100, "volume_max": 1000})
+    assert not low.success
+    assert low.first_failure == "expect_table_row_count_to_be_between failed (observed 3)"
+
+
+def test_failure_samples_mask_emails_and_phone_numbers() -> None:
+    from crm360.quality.gates import mask
+
+    assert mask("jane.doe@example.com") == "ja***@example.com"
+    assert mask("+44 20 7946 0958") == "***58"
+    frame = _events(2, event="teleported", email="jane.doe@example.com")
+    result = validate_frame(EXPECTATIONS, "raw.sendgrid_email_events.warning", frame, PARAMS)
+    assert "teleported" in result.first_failure
+    assert "jane.doe@example.com" not in (result.first_failure or "")
+
+
+def test_gates_keep_results_and_build_data_docs_outside_the_repo(tmp_path: Path) -> None:
+    before = _digest(EXPECTATIONS)
+    runtime = tmp_path / "gx-runtime"
+    for _ in range(2):  # a second run rebuilds the definitions and keeps the earlier results
+        validate_frame(EXPECTATIONS, "raw.sendgrid_email_events.warning", _events(3), PARAMS, runtime_dir=runtime)
+    docs = runtime / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert docs.exists() and "raw.sendgrid_email_events.warning" in docs.read_text()
+    assert len(list((runtime / "gx" / "uncommitted" / "validations").rglob("*.json"))) == 2
+    assert _digest(EXPECTATIONS) == before
