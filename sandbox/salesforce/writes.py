@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ApiError, entity_deleted, not_found
 from .faults import Faults
 from .ids import looks_like_id, to18
-from .schema import SCHEMA, SObject, object_for_id
+from .schema import SCHEMA, Field, SObject, object_for_id
 from .store import Record, Store
 from .values import CoercionError, coerce, now_utc
 
@@ -256,16 +256,30 @@ def seed_records(store: Store, obj: SObject, rows: list[dict[str, Any]], user_id
     """
     stamp = now_utc()
     resolved: list[Record] = []
+    # Seeding loads millions of rows: look each column up once per call, and parse each distinct date or
+    # datetime text once (rows of one chunk share many; shared values also make the journal smaller).
+    columns: dict[str, Field] = {}
+    parsed: dict[tuple[str, Any], Any] = {}
+    defaults = [(f.name, f.default) for f in obj.fields.values() if f.default is not None]
     for n, row in enumerate(rows):
         record: Record = {}
         for key, raw in row.items():
-            if key in IGNORED_KEYS:
-                continue
-            f = obj.field(key)
+            f = columns.get(key)
             if f is None:
-                raise ApiError(400, "INVALID_FIELD", f"record {n}: no field '{key}' on {obj.name}", [key])
+                if key in IGNORED_KEYS:
+                    continue
+                found = obj.field(key)
+                if found is None:
+                    raise ApiError(400, "INVALID_FIELD", f"record {n}: no field '{key}' on {obj.name}", [key])
+                f = columns[key] = found
             try:
-                value = coerce(f, raw)
+                if f.type in {"datetime", "date"} and isinstance(raw, str):
+                    cache_key = (f.type, raw)
+                    value = parsed.get(cache_key)
+                    if value is None:
+                        value = parsed[cache_key] = coerce(f, raw)
+                else:
+                    value = coerce(f, raw)
             except CoercionError as exc:
                 raise ApiError(400, exc.code, f"record {n}: {exc.message}", [f.name]) from exc
             if value is not None:
@@ -278,9 +292,9 @@ def seed_records(store: Store, obj: SObject, rows: list[dict[str, Any]], user_id
         elif object_for_id(rid) is not obj or not re.fullmatch(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?", rid):
             raise ApiError(400, "MALFORMED_ID", f"record {n}: Id {rid} is not a {obj.name} id "
                            f"(expected prefix {obj.key_prefix})", ["Id"])
-        for f in obj.fields.values():
-            if record.get(f.name) is None and f.default is not None:
-                record[f.name] = f.default
+        for name, default in defaults:
+            if record.get(name) is None:
+                record[name] = default
         if "OwnerId" in obj.fields:
             record.setdefault("OwnerId", user_id)
         record.setdefault("CreatedById", user_id)
