@@ -155,3 +155,42 @@ def test_an_expired_session_is_recovered_by_logging_in_again(sandbox: SandboxPro
     # simple-salesforce logs in again by itself on INVALID_SESSION_ID (password flow): one new session
     stats = requests.get(sandbox.url("/sandbox/stats"), verify=sandbox.ca_path, timeout=30).json()
     assert stats["sessions"] == 1
+
+
+def _fault(sandbox: SandboxProcess, rule: dict) -> None:
+    response = requests.post(sandbox.url("/sandbox/faults"), json=rule, verify=sandbox.ca_path, timeout=30)
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture()
+def no_faults(sandbox: SandboxProcess) -> Iterator[None]:
+    yield
+    requests.delete(sandbox.url("/sandbox/faults"), verify=sandbox.ca_path, timeout=30).raise_for_status()
+
+
+def test_server_errors_are_retried_with_backoff(sandbox: SandboxProcess, env: Path, no_faults: None) -> None:
+    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    _fault(sandbox, {"kind": "error", "status": 503, "path": "/queryAll", "times": 2})
+    result = tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
+    assert result["objects"]["Contact"]["rows"] == 5
+
+
+def test_a_failed_bulk_job_is_retried(sandbox: SandboxProcess, env: Path, no_faults: None,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(sandbox, "Contact", _contacts(150, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    monkeypatch.setenv("CRM360_SF_BULK_THRESHOLD", "100")
+    _fault(sandbox, {"kind": "fail_job", "object": "Contact", "jobType": "V2Query", "times": 1,
+                     "message": "InternalServerError"})
+    result = tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
+    assert (result["objects"]["Contact"]["method"], result["objects"]["Contact"]["rows"]) == ("bulk", 150)
+
+
+def test_an_org_that_stays_down_fails_clearly_and_lands_nothing(sandbox: SandboxProcess, env: Path,
+                                                                no_faults: None) -> None:
+    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    _fault(sandbox, {"kind": "error", "status": 503, "path": "/queryAll"})
+    from crm360.salesforce.extract import ExtractError
+
+    with pytest.raises(ExtractError, match=r"ds=2026-11-20: gave up after 3 attempts.*SERVER_UNAVAILABLE"):
+        tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
+    assert not _partition(env).exists()
