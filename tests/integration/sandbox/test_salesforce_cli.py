@@ -215,6 +215,27 @@ def test_inspect_and_reset_talk_to_the_running_server(ca_env: Path) -> None:
         server.stop()
 
 
+def test_schema_file_and_drift_survive_a_restart(ca_env: Path, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"objects": {"Contact": {"fields": [{"name": "Tier__c", "type": "string"}]}}}))
+    server = CliServer(ca_env, "--schema", str(schema))
+    sf = server.salesforce()
+    server.admin("POST", "/sandbox/schema/Contact/fields", json={"name": "Score__c", "type": "double"}
+                 ).raise_for_status()
+    server.admin("DELETE", "/sandbox/schema/Contact/fields/Crm360_Segment__c").raise_for_status()
+    rid = sf.Contact.create({"LastName": "S", "Tier__c": "gold", "Score__c": 7})["id"]
+    assert server.stop() == 0
+
+    server = CliServer(ca_env, "--schema", str(schema))
+    try:
+        sf = server.salesforce()
+        record = sf.Contact.get(rid)
+        assert (record["Tier__c"], record["Score__c"]) == ("gold", 7.0)
+        assert "Crm360_Segment__c" not in record
+    finally:
+        server.stop()
+
+
 def test_inspect_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
     result = run_cli("inspect", "--data", str(tmp_path))
     assert result.returncode == 1
