@@ -104,8 +104,6 @@ class SandboxState:
         """Load the snapshot, replay the journal, compact, then keep a change log for the journal."""
         assert self.persistence is not None
         snapshot, frames = self.persistence.load()
-        if snapshot is None and not frames:
-            self.install_org()
         if snapshot is not None:
             for change in snapshot.get("schema_changes", []):
                 self._replay_schema(change)
@@ -134,7 +132,9 @@ class SandboxState:
                 elif kind == "schema":
                     self._replay_schema(op[1])
             self._set_meta(meta)
-        if frames:
+        if not self.store.tables["Organization"].records:
+            self.install_org()  # a new folder, or one whose first run ended before a compaction
+        if frames or snapshot is None:
             self.persistence.compact(self.snapshot())
         self.store.keep_log()
 
