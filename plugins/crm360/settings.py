@@ -21,6 +21,16 @@ def _path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _location(name: str, default: Path) -> Path:
+    """A local path, or an object-store URI (s3://, gs://, memory://...) as a universal_pathlib UPath."""
+    value = os.environ.get(name)
+    if value and "://" in value and not value.startswith("file://"):
+        from upath import UPath
+
+        return UPath(value)
+    return _path(name, default) if not (value or "").startswith("file://") else Path(value[7:]).resolve()
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     try:
@@ -60,7 +70,7 @@ class Settings:
             home=home,
             warehouse_path=_path("CRM360_WAREHOUSE", home / "warehouse" / "crm360.duckdb"),
             landing_root=_path("CRM360_LANDING", home / "data" / "landing"),
-            inbox_root=_path("CRM360_INBOX", home / "data" / "inbox"),
+            inbox_root=_location("CRM360_INBOX", home / "data" / "inbox"),
             reports_root=_path("CRM360_REPORTS", home / "reports"),
             # GX results and data docs hold sample failing values (personal data): they live with the
             # data (next to the landing zone), not with the reports.

@@ -122,6 +122,13 @@ def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
             log.info("channel %-8s %d files, rows %s, %d quarantined %s", source, len(landed.files),
                      landed.rows, landed.quarantined, landed.quarantine_reasons or "")
         warehouse.record_metrics(con, window.run_id, window.ds_str, "land_channels", metrics)
+        quarantine = settings.landing_root / landing.QUARANTINE_SOURCE
+        # Every quarantined record, queryable: source, export, ds, file, line, field, reason, raw.
+        con.execute(
+            f"create or replace view {warehouse.OPS_SCHEMA}.quarantined_rows as "
+            "select split_part(filename, '/', -4) as source, split_part(filename, '/', -3) as export, "
+            "cast(ds as date) as ds, file, line, field, reason, raw "
+            f"from read_parquet('{quarantine.as_posix()}/*/*/*/*.parquet', hive_partitioning = true, filename = true)")
     return summary
 
 

@@ -113,3 +113,28 @@ def test_re_landing_a_day_gives_identical_partitions(tmp_path):
     first = snapshot()
     land_source(tmp_path / "inbox", tmp_path / "landing", "sendgrid", "2026-11-20")
     assert snapshot() == first and len(first) == 2
+
+
+def test_exports_are_read_from_an_object_store_uri_and_quarantine_is_queryable(tmp_path, monkeypatch):
+    import duckdb
+    from upath import UPath
+
+    from crm360 import tasks
+    from crm360.rundate import RunWindow
+    from crm360.settings import Settings
+
+    day = UPath("memory://crm360-inbox/sendgrid/2026-11-20")
+    day.mkdir(parents=True, exist_ok=True)
+    with (day / "events.ndjson.gz").open("wb") as handle:
+        handle.write(gzip.compress(b"\n".join([*_sendgrid(4), b"{broken"]) + b"\n"))
+    monkeypatch.setenv("CRM360_HOME", str(tmp_path))
+    monkeypatch.setenv("CRM360_INBOX", "memory://crm360-inbox")
+    for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS"):
+        monkeypatch.delenv(name, raising=False)
+    summary = tasks.land_channels(RunWindow.for_day("2026-11-20"), Settings.from_env())
+    assert summary["sendgrid"]["rows"] == {"email_events": 4} and summary["sendgrid"]["quarantined"] == 1
+    con = duckdb.connect(str(tmp_path / "warehouse" / "crm360.duckdb"), read_only=True)
+    rows = con.execute("select source, export, cast(ds as varchar), file, line, field "
+                       "from crm360_ops.quarantined_rows").fetchall()
+    con.close()
+    assert rows == [("sendgrid", "events", "2026-11-20", "sendgrid/2026-11-20/events.ndjson.gz", 5, "<json>")]

@@ -1,6 +1,8 @@
 """Land one day's channel exports: parse every record, keep the good, quarantine the bad.
 
-Exports arrive as files in `<inbox>/<source>/<YYYY-MM-DD>/` (NDJSON, optionally gzipped). Each
+Exports arrive as files in `<inbox>/<source>/<YYYY-MM-DD>/` (NDJSON, optionally gzipped). The
+inbox is a local folder or an object-store URI (anything fsspec reads, e.g. `s3://bucket/inbox`
+with s3fs installed), through universal_pathlib. Each
 entity gets a partition for every run date, empty when nothing arrived, so "nothing came" is an
 explicit fact. Bad records go to `<landing>/_quarantine/<source>/<entity>/ds=.../` with the file,
 line, field and reason; they are counted, never dropped silently.
@@ -67,8 +69,8 @@ class LandedSource:
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines as bytes (decoded per line, so one bad byte costs one record, not the file)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
+    with path.open("rb") as raw:
+        handle = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, line
