@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ApiError, entity_deleted, not_found
@@ -249,43 +250,76 @@ class Writer:
         return record["Id"]
 
 
-def seed_records(store: Store, obj: SObject, rows: list[dict[str, Any]], user_id: str) -> int:
+_PLAIN_TEXT = frozenset({"string", "picklist", "multipicklist", "combobox", "textarea", "phone", "url"})
+
+
+def _seed_converter(f: Field, parsed: dict[tuple[str, Any], Any]) -> Callable[[Any], Any]:
+    """The fastest correct conversion of one column's wire values (``coerce`` does the checking)."""
+    if f.type in _PLAIN_TEXT:
+        limit = f.length
+
+        def text(raw: Any) -> Any:
+            if type(raw) is str and raw and (not limit or len(raw) <= limit):
+                return raw
+            return coerce(f, raw)
+
+        return text
+    if f.type == "boolean":
+        return lambda raw: raw if type(raw) is bool else coerce(f, raw)
+    if f.type in {"datetime", "date"}:
+        # rows of one chunk share many stamps: parse each distinct text once (and share the object)
+
+        def stamp(raw: Any) -> Any:
+            if not isinstance(raw, str):
+                return coerce(f, raw)
+            key = (f.type, raw)
+            value = parsed.get(key)
+            if value is None:
+                value = parsed[key] = coerce(f, raw)
+            return value
+
+        return stamp
+    if f.type in {"id", "reference"}:
+
+        def ident(raw: Any) -> Any:
+            value = coerce(f, raw)
+            return to18(value) if isinstance(value, str) else value
+
+        return ident
+    return lambda raw: coerce(f, raw)
+
+
+def seed_records(store: Store, obj: SObject, rows: list[dict[str, Any]], user_id: str,
+                 stamp: dt.datetime | None = None) -> int:
     """Insert records as given (Ids and audit fields included); fill defaults; skip write validation.
 
     Unknown field names and values that cannot be stored are errors so that generator bugs show.
+    Nothing is stored unless every row is valid. ``stamp`` is the default CreatedDate (now).
     """
-    stamp = now_utc()
+    stamp = stamp or now_utc()
     resolved: list[Record] = []
-    # Seeding loads millions of rows: look each column up once per call, and parse each distinct date or
-    # datetime text once (rows of one chunk share many; shared values also make the journal smaller).
-    columns: dict[str, Field] = {}
+    # Seeding loads millions of rows: resolve each column once per call.
+    columns: dict[str, tuple[str, Callable[[Any], Any]] | None] = {}
     parsed: dict[tuple[str, Any], Any] = {}
     defaults = [(f.name, f.default) for f in obj.fields.values() if f.default is not None]
     for n, row in enumerate(rows):
         record: Record = {}
         for key, raw in row.items():
-            f = columns.get(key)
-            if f is None:
-                if key in IGNORED_KEYS:
-                    continue
+            column = columns.get(key, False)
+            if column is False:
                 found = obj.field(key)
-                if found is None:
+                if found is None and key not in IGNORED_KEYS:
                     raise ApiError(400, "INVALID_FIELD", f"record {n}: no field '{key}' on {obj.name}", [key])
-                f = columns[key] = found
+                column = columns[key] = (found.name, _seed_converter(found, parsed)) if found else None
+            if column is None:
+                continue
+            name, convert = column
             try:
-                if f.type in {"datetime", "date"} and isinstance(raw, str):
-                    cache_key = (f.type, raw)
-                    value = parsed.get(cache_key)
-                    if value is None:
-                        value = parsed[cache_key] = coerce(f, raw)
-                else:
-                    value = coerce(f, raw)
+                value = convert(raw)
             except CoercionError as exc:
-                raise ApiError(400, exc.code, f"record {n}: {exc.message}", [f.name]) from exc
+                raise ApiError(400, exc.code, f"record {n}: {exc.message}", [name]) from exc
             if value is not None:
-                if f.type in {"id", "reference"} and isinstance(value, str):
-                    value = to18(value)
-                record[f.name] = value
+                record[name] = value
         rid = record.get("Id")
         if rid is None:
             record["Id"] = store.new_id(obj)

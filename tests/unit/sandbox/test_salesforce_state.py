@@ -159,3 +159,30 @@ def test_schema_file_yaml_and_json(tmp_path: Path) -> None:
 def test_bad_field_declarations(spec: dict, message: str) -> None:
     with pytest.raises(custom.SchemaError, match=message):
         custom.field_from_spec("Contact", spec)
+
+
+def test_seed_stores_rows_as_given_and_refuses_bad_ones_whole() -> None:
+    from sandbox.salesforce.errors import ApiError
+    from sandbox.salesforce.writes import seed_records
+
+    state = SandboxState(SandboxConfig())
+    contact = SCHEMA["Contact"]
+    rows = [{"attributes": {"type": "Contact"}, "Id": "0035g0000000001AAA", "LastName": "A",
+             "AccountId": "0015g000000006T", "CreatedDate": "2026-06-21T17:37:47.000+0000", "DoNotCall": True},
+            {"LastName": "B", "Birthdate": "1990-01-02", "LastModifiedDate": "2026-06-21T17:37:47.000+0000"}]
+    assert seed_records(state.store, contact, rows, state.user_id) == 2
+    first = state.store.get_in(contact, "0035g0000000001AAA")
+    assert first["AccountId"] == "0015g000000006TAAQ"  # 15-character ids are stored as 18
+    assert first["SystemModstamp"] == first["LastModifiedDate"] == first["CreatedDate"]
+    assert first["DoNotCall"] is True and first["HasOptedOutOfEmail"] is False and first["Name"] == "A"
+    second = next(r for r in state.store.rows(contact) if r["LastName"] == "B")
+    assert second["Birthdate"].isoformat() == "1990-01-02" and second["OwnerId"] == state.user_id
+    for bad, code in [({"LastName": "C", "Nope__c": 1}, "INVALID_FIELD"),
+                      ({"LastName": "C", "Birthdate": "yesterday"}, "JSON_PARSER_ERROR"),
+                      ({"LastName": "C", "Title": "x" * 129}, "STRING_TOO_LONG"),
+                      ({"LastName": "C", "Id": "001000000000000AAA"}, "MALFORMED_ID")]:
+        with pytest.raises(ApiError) as err:
+            seed_records(state.store, contact, [{"LastName": "D"}, bad], state.user_id)
+        assert err.value.code == code
+        assert "record 1" in err.value.message
+    assert sorted(r["LastName"] for r in state.store.rows(contact)) == ["A", "B"]
