@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from sandbox.generator import reference as ref
 from sandbox.generator.catalog import Catalog
@@ -45,16 +46,15 @@ def simulate_channels(
     files: dict[str, dict[str, Any]] = {}
     late: dict[tuple[str, dt.date], int] = {}
 
-    def sink_for(source: str) -> Callable[[dt.date, list[dict[str, Any]]], None]:
-        def sink(day: dt.date, rows: list[dict[str, Any]]) -> None:
+    def sink_for(source: str) -> Callable[[dt.date, pa.Array], None]:
+        def sink(day: dt.date, rows: pa.Array) -> None:
             rel = f"inbox/{source}/{day.isoformat()}/{FILE_NAMES[source]}"
             rng = stream(seed, "mess", source, day.toordinal())
             corrupt_rng = stream(seed, "corrupt", source, day.toordinal()) if options.corrupt_rate else None
             lines, defects = mess_up(source, rows, rng, options.malformed_rate, options.duplicate_rate,
                                      options.corrupt_rate, corrupt_rng, day)
             with NdjsonWriter(out / rel) as writer:
-                for line in lines:
-                    writer.write_bytes(line)
+                writer.write_lines(lines)
             for d in defects:
                 defects_csv.write([rel, d.line, d.kind, d.record_id])
             stats = summarize(defects)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+import numpy as np
+
 KEY_PREFIX: dict[str, str] = {
     "Account": "001",
     "Contact": "003",
@@ -72,3 +74,42 @@ def stable_uuid(seed: int, *parts: object) -> str:
 
 def stable_hex(seed: int, *parts: object, size: int = 8) -> str:
     return digest(seed, *parts, size=size).hex()
+
+
+_MASK = (1 << 64) - 1
+
+
+def mix64(seed: int, salt: str, *columns: np.ndarray) -> np.ndarray:
+    """Stable pseudo-random uint64 per row of integer ``columns`` (a vectorised keyed hash).
+
+    The same (seed, salt, values) always give the same number, whatever else is in the batch, so
+    per-person values (a device's IP, its anonymousId) can be computed for everyone at once or for one.
+    """
+    key = int.from_bytes(digest(seed, "mix64", salt, size=8), "big")
+    with np.errstate(over="ignore"):
+        h = np.full(len(columns[0]) if columns else 1, key, dtype=np.uint64)
+        for column in columns:
+            h ^= np.asarray(column, dtype=np.int64).astype(np.uint64)
+            h = _splitmix(h + np.uint64(0x9E3779B97F4A7C15))
+    return h
+
+
+def _splitmix(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uuid4_strings(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Version-4-shaped UUID strings (numpy ``S36``) from two uint64 columns."""
+    raw = np.empty((len(high), 2), dtype=">u8")
+    raw[:, 0], raw[:, 1] = high, low
+    b = raw.view(np.uint8).reshape(len(high), 16).copy()
+    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
+    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
+    nibbles = np.stack([b >> 4, b & 0x0F], axis=2).reshape(len(high), 32)
+    hexchars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles]
+    out = np.full((len(high), 36), ord("-"), dtype=np.uint8)
+    for src, dst, width in ((0, 0, 8), (8, 9, 4), (12, 14, 4), (16, 19, 4), (20, 24, 12)):
+        out[:, dst : dst + width] = hexchars[:, src : src + width]
+    return out.reshape(-1).view("S36")

@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from sandbox.generator import lines
 from sandbox.generator import reference as ref
 from sandbox.generator.context import SimContext
 from sandbox.generator.crm import EmailCampaign
-from sandbox.generator.ids import stable_hex
 from sandbox.generator.shop import product_weights
 from sandbox.generator.timeutil import day_start
 from sandbox.generator.web import EmailVisit
+from sandbox.generator.writer import dumps
 
 FATIGUE = 0.8  # open chance multiplier per email already received in the last 7 days
 HARD_BOUNCE_REASON = "550 5.1.1 The email account that you tried to reach does not exist."
+
+
+KINDS = ("dropped", "processed", "bounce", "delivered", "open", "spamreport", "click", "unsubscribe")
+SLOTS = 8  # events one email can produce, in the order SendGrid reports them
+DROP_REASONS = ("Bounced Address", "Unsubscribed Address", "Spam Reporting Address")
+MAX_EXTRA_OPENS = 3
 
 
 class MailState:
@@ -34,6 +41,7 @@ class MailState:
         self.bounced = np.zeros(n, dtype=bool)
         self.spam = np.zeros(n, dtype=bool)
         self.recent: deque[np.ndarray] = deque(maxlen=7)
+        self.email_json: pa.Array | None = None  # per person: the send address as a JSON string
 
     def last_week(self) -> np.ndarray:
         if not self.recent:
@@ -45,71 +53,17 @@ def _slug(name: str) -> str:
     return "-".join(name.lower().split())
 
 
-def _recipient_events(
-    ctx: SimContext,
-    state: MailState,
-    rng: np.random.Generator,
-    i: int,
-    send: int,
-    campaign: EmailCampaign,
-    fatigue: int,
-    weights: np.ndarray,
-    visits: list[EmailVisit],
-) -> list[tuple[int, dict[str, Any]]]:
-    """Everything SendGrid reports about one email to person ``i`` sent at ``send``."""
-    p = ctx.persons
-    email = ctx.crm.send_email[i]
-    assert email is not None
-    message_id = f"{stable_hex(ctx.seed, 'sgm', ctx.next('sg_message'), size=11)}.filterdrecv-5g.0"
-    base = {"sg_message_id": message_id, "category": [campaign.category, "marketing"],
-            "marketing_campaign_id": campaign.marketing_campaign_id,
-            "marketing_campaign_name": campaign.name}
-    events: list[tuple[int, dict[str, Any]]] = []
+def _campaign_fields(campaign: EmailCampaign) -> str:
+    """The fields every event of the campaign carries, as JSON members (no braces)."""
+    return dumps({"category": [campaign.category, "marketing"], "marketing_campaign_id": campaign.marketing_campaign_id,
+                  "marketing_campaign_name": campaign.name})[1:-1]
 
-    def event(kind: str, t: int, **extra: Any) -> None:
-        events.append((t, {"email": email, "timestamp": t, "event": kind, "sg_event_id": ctx.sg_event_id(),
-                           **base, **extra}))
 
-    if state.unsubscribed[i] or state.bounced[i] or state.spam[i]:
-        reason = ("Bounced Address" if state.bounced[i] else
-                  "Unsubscribed Address" if state.unsubscribed[i] else "Spam Reporting Address")
-        event("dropped", send, reason=reason)
-        return events
-    smtp_id = f"<{stable_hex(ctx.seed, 'smtp', message_id, size=10)}@ismtpd0005p1lon1.sendgrid.net>"
-    event("processed", send, **{"smtp-id": smtp_id})
-    delivered_at = send + int(rng.integers(2, 90))
-    if p.email_bad[i]:
-        event("bounce", delivered_at, type="bounce", status="5.1.1", reason=HARD_BOUNCE_REASON,
-              bounce_classification="Invalid Address")
-        state.bounced[i] = True
-        return events
-    event("delivered", delivered_at, response="250 OK", **{"smtp-id": smtp_id})
-    propensity = float(p.email_propensity[i])
-    if rng.random() >= propensity * FATIGUE**fatigue:
-        if rng.random() < 0.0008:
-            event("spamreport", delivered_at + int(rng.integers(600, 86_400)))
-            state.spam[i] = True
-        return events
-    t = delivered_at + int(min(np.exp(rng.normal(np.log(5_400), 1.2)), 3 * 86_400))
-    agent = ref.USER_AGENTS_MAIL[i % len(ref.USER_AGENTS_MAIL)]
-    ip = ctx.device_ip(i, 0)
-    event("open", t, useragent=agent, ip=ip, sg_machine_open=False)
-    for _ in range(min(int(rng.geometric(0.6)) - 1, 3)):
-        t += int(rng.integers(60, 6 * 3_600))
-        event("open", t, useragent=agent, ip=ip, sg_machine_open=False)
-    if rng.random() < 0.15 + 0.35 * propensity:
-        product = int(rng.choice(ctx.catalog.size, p=weights))
-        url = (f"https://{ref.SHOP_DOMAIN}/products/{ctx.catalog.handles[product]}"
-               f"?utm_source=sendgrid&utm_medium=email&utm_campaign={_slug(campaign.name)}")
-        t_click = t + int(rng.integers(3, 300))
-        event("click", t_click, url=url, url_offset={"index": 0, "type": "html"},
-              useragent=ctx.device_agent(i, 0), ip=ip)
-        if rng.random() < 0.7:
-            visits.append(EmailVisit(i, t_click, url, product, campaign.name))
-    if rng.random() < 0.004 + 0.01 * fatigue * (1 - propensity):
-        event("unsubscribe", t + int(rng.integers(10, 600)))
-        state.unsubscribed[i] = True
-    return events
+def _choose_products(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+    """One product per row of ``weights`` (rows are probabilities)."""
+    cumulative = np.cumsum(weights, axis=1)
+    u = rng.random(len(weights))[:, None] * cumulative[:, -1:]
+    return np.minimum((cumulative < u).sum(axis=1), weights.shape[1] - 1)
 
 
 def simulate_mail(
@@ -120,28 +74,121 @@ def simulate_mail(
     day_index: int,
     midnights: np.ndarray,
 ) -> list[EmailVisit]:
-    """Queue the day's SendGrid events; return the click-throughs that open a shop session."""
+    """Queue the day's SendGrid events; return the click-throughs that open a shop session.
+
+    Every recipient's events are drawn at once, column by column: a row per email, a slot per
+    event it can produce (processed or dropped, delivered or bounce, up to four opens or a spam
+    report, a click, an unsubscribe)."""
     p, crm = ctx.persons, ctx.crm
     sent_today = np.zeros(p.n, dtype=np.int64)
     campaigns = crm.email_campaigns
     visits: list[EmailVisit] = []
-    if campaigns:
-        campaign = campaigns[day_index % len(campaigns)]
-        has_email = np.array([e is not None for e in crm.send_email], dtype=bool)
-        known = p.first_seen < day_start(day)  # people the CRM meets later get no email yet
-        recipients = np.flatnonzero(crm.membership[:, day_index % len(campaigns)] & has_email & ~crm.crm_opt_out
-                                    & known)
-        fatigue = state.last_week()
-        weights = product_weights(ctx, recipients, day) if len(recipients) else np.zeros((0, 0))
-        for row, i in enumerate(recipients.tolist()):
-            send = ctx.local_midnight(midnights, i, day_index) + 9 * 3_600 + int(rng.integers(0, 2 * 3_600))
-            events = _recipient_events(ctx, state, rng, i, send, campaign, int(fatigue[i]), weights[row], visits)
-            sent_today[i] = int(events[0][1]["event"] == "processed")
-            email = crm.send_email[i]
-            assert email is not None
-            for t, record in events:
-                arrival, lateness = ctx.arrival(rng, t)
-                ctx.emit("sendgrid", arrival, t, record, lateness, i, (("sendgrid_email", email),))
+    if not campaigns:
+        state.recent.append(sent_today)
+        return visits
+    campaign = campaigns[day_index % len(campaigns)]
+    if state.email_json is None:
+        state.email_json = lines.json_values(crm.send_email)
+    has_email = np.array([e is not None for e in crm.send_email], dtype=bool)
+    known = p.first_seen < day_start(day)  # people the CRM meets later get no email yet
+    recipients = np.flatnonzero(crm.membership[:, day_index % len(campaigns)] & has_email & ~crm.crm_opt_out & known)
+    m = len(recipients)
+    if m == 0:
+        state.recent.append(sent_today)
+        return visits
+    r = recipients
+    fatigue = state.last_week()[r]
+    propensity = p.email_propensity[r]
+    send = midnights[ctx.person_tz[r], day_index] + 9 * 3_600 + rng.integers(0, 2 * 3_600, size=m)
+    message_id = lines.random_hex(rng, m, 11)
+    smtp_id = lines.random_hex(rng, m, 10)
+    bounced, unsubscribed, spammed = state.bounced[r], state.unsubscribed[r], state.spam[r]
+    live = ~(bounced | unsubscribed | spammed)
+    reason = np.where(bounced, 0, np.where(unsubscribed, 1, 2))
+    delivered_at = send + rng.integers(2, 90, size=m)
+    bounce = live & p.email_bad[r]
+    delivered = live & ~p.email_bad[r]
+    opened = delivered & (rng.random(m) < propensity * FATIGUE**fatigue)
+    spam = delivered & ~opened & (rng.random(m) < 0.0008)
+    spam_at = delivered_at + rng.integers(600, 86_400, size=m)
+    first_open = delivered_at + np.minimum(np.exp(rng.normal(np.log(5_400), 1.2, size=m)), 3 * 86_400).astype(np.int64)
+    extra_opens = np.minimum(rng.geometric(0.6, size=m) - 1, MAX_EXTRA_OPENS)
+    open_at = first_open[:, None] + np.concatenate(
+        [np.zeros((m, 1), dtype=np.int64), np.cumsum(rng.integers(60, 6 * 3_600, size=(m, MAX_EXTRA_OPENS)), axis=1)],
+        axis=1)
+    last_open = open_at[np.arange(m), extra_opens]
+    clicked = opened & (rng.random(m) < 0.15 + 0.35 * propensity)
+    click_at = last_open + rng.integers(3, 300, size=m)
+    visit = clicked & (rng.random(m) < 0.7)
+    unsubscribe = opened & (rng.random(m) < 0.004 + 0.01 * fatigue * (1 - propensity))
+    unsubscribe_at = last_open + rng.integers(10, 600, size=m)
+    product = np.zeros(m, dtype=np.int64)
+    click_rows = np.flatnonzero(clicked)
+    if len(click_rows):
+        product[click_rows] = _choose_products(rng, product_weights(ctx, r[click_rows], day))
+
+    # One row per event: (email row, slot, kind, time).
+    parts: list[tuple[np.ndarray, int, int, np.ndarray]] = [
+        (np.flatnonzero(~live), 0, 0, send), (np.flatnonzero(live), 0, 1, send),
+        (np.flatnonzero(bounce), 1, 2, delivered_at), (np.flatnonzero(delivered), 1, 3, delivered_at),
+        (np.flatnonzero(spam), 2, 5, spam_at), (click_rows, 6, 6, click_at),
+        (np.flatnonzero(unsubscribe), 7, 7, unsubscribe_at),
+    ]
+    for k in range(MAX_EXTRA_OPENS + 1):
+        rows_k = np.flatnonzero(opened & (extra_opens >= k))
+        parts.append((rows_k, 2 + k, 4, open_at[:, k]))
+    row = np.concatenate([rows for rows, _, _, _ in parts])
+    slot = np.concatenate([np.full(len(rows), s, dtype=np.int64) for rows, s, _, _ in parts])
+    kind = np.concatenate([np.full(len(rows), k, dtype=np.int64) for rows, _, k, _ in parts])
+    when = np.concatenate([t[rows] for rows, _, _, t in parts]).astype(np.int64)
+    order = np.argsort(row * SLOTS + slot, kind="stable")
+    row, slot, kind, when = row[order], slot[order], kind[order], when[order]
+    n_events = len(row)
+    event_id = lines.random_b64(rng, n_events)
+    people = r[row]
+    arrival, lateness = ctx.arrivals(rng, when)
+
+    head = lines.join('{"email":', lines.choose(state.email_json, people), ',"timestamp":', lines.ints(when),
+                      ',"event":"')
+    common = lines.join('","sg_event_id":"', event_id, '","sg_message_id":"', lines.choose(message_id, row),
+                        '.filterdrecv-5g.0",' + _campaign_fields(campaign))
+    kind_name = lines.choose(pa.array([k.encode() for k in KINDS], lines.LINE), kind)
+    smtp = lines.join(',"smtp-id":"<', lines.choose(smtp_id, row), '@ismtpd0005p1lon1.sendgrid.net>"')
+    ip = lines.choose(ctx.ip_json(), people * 2)
+    mail_agents = lines.json_values(ref.USER_AGENTS_MAIL)
+    device_agents = ctx.agent_json()
+    slug = _slug(campaign.name)
+    urls = [f"https://{ref.SHOP_DOMAIN}/products/{h}?utm_source=sendgrid&utm_medium=email&utm_campaign={slug}"
+            for h in ctx.catalog.handles]
+    url_json = lines.json_values(urls)
+    empty = lines.literal("", n_events)
+    extras = {
+        0: lines.join(',"reason":', lines.choose(lines.json_values(DROP_REASONS), reason[row])),
+        1: smtp,
+        2: lines.literal(',"type":"bounce","status":"5.1.1","reason":' + dumps(HARD_BOUNCE_REASON)
+                         + ',"bounce_classification":"Invalid Address"', n_events),
+        3: lines.join(',"response":"250 OK"', smtp),
+        4: lines.join(',"useragent":', lines.choose(mail_agents, people % len(ref.USER_AGENTS_MAIL)), ',"ip":', ip,
+                      ',"sg_machine_open":false'),
+        6: lines.join(',"url":', lines.choose(url_json, product[row]), ',"url_offset":{"index":0,"type":"html"}',
+                      ',"useragent":', lines.choose(device_agents, people * 2), ',"ip":', ip),
+    }
+    tail = empty
+    for code, text in extras.items():
+        tail = lines.pick(kind == code, text, tail)
+    batch = lines.join(head, kind_name, common, tail, "}")
+    kept = ctx.emit_batch("sendgrid", arrival, when.astype(np.float64), batch, lateness)
+
+    landed_people = people[kept]
+    _, first = np.unique(landed_people, return_index=True)
+    newcomers = landed_people[np.sort(first)]
+    ctx.record_identities("sendgrid_email", newcomers, [crm.send_email[i] or "" for i in newcomers.tolist()])
+
+    state.bounced[r[bounce]] = True
+    state.spam[r[spam]] = True
+    state.unsubscribed[r[unsubscribe]] = True
+    sent_today[r] = live
     state.recent.append(sent_today)
-    visits.sort(key=lambda v: v.epoch)
+    for k in np.flatnonzero(visit)[np.argsort(click_at[visit], kind="stable")].tolist():
+        visits.append(EmailVisit(int(r[k]), int(click_at[k]), urls[int(product[k])], int(product[k]), campaign.name))
     return visits

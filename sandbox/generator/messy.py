@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from sandbox.generator import lines
 from sandbox.generator.reference import SHOP_TIME_ZONE
 from sandbox.generator.timeutil import DAY, day_start, iso_ms_z, iso_offset
 from sandbox.generator.writer import dumps
@@ -134,24 +137,25 @@ def _corrupt_only(source: str, record: dict[str, Any], kind: str, rng: np.random
 
 def mess_up(
     source: str,
-    rows: list[dict[str, Any]],
+    rows: pa.Array,
     rng: np.random.Generator,
     malformed_rate: float,
     duplicate_rate: float,
     corrupt_rate: float = 0.0,
     corrupt_rng: np.random.Generator | None = None,
     day: dt.date | None = None,
-) -> tuple[list[bytes], list[Defect]]:
-    """The lines to write for ``rows`` and every defect planted in them.
+) -> tuple[pa.Array, list[Defect]]:
+    """The lines to write for the clean JSON lines ``rows`` and every defect planted in them.
 
     About ``malformed_rate`` of the rows get a malformed defect and about ``duplicate_rate`` are
     delivered twice (the repeat right after the original, same event id). With ``corrupt_rate``,
     about that share of the remaining rows get one defect of any of ``CORRUPT_KINDS`` (drawn from
-    ``corrupt_rng``, so the default defects stay where they are).
+    ``corrupt_rng``, so the default defects stay where they are). Only the damaged rows are parsed;
+    the rest pass through as they are.
     """
     n = len(rows)
     if n == 0:
-        return [], []
+        return rows, []
     bad = rng.random(n) < malformed_rate
     dup = (rng.random(n) < duplicate_rate) & ~bad
     extra = np.zeros(n, dtype=bool)
@@ -161,35 +165,42 @@ def mess_up(
             raise ValueError("corrupt_rate needs corrupt_rng and day")
         extra = (corrupt_rng.random(n) < corrupt_rate) & ~bad & ~dup
         kinds = corrupt_rng.integers(0, len(CORRUPT_KINDS), size=n)
-    lines: list[bytes] = []
+    copies = 1 + dup.astype(np.int64)
+    first_line = np.cumsum(copies) - copies + 1  # 1-based line of each row's first copy
+    source_index = np.repeat(np.arange(n, dtype=np.int64), copies)
+    replacements: list[bytes] = []
     defects: list[Defect] = []
-    for i, row in enumerate(rows):
+
+    def record(i: int) -> dict[str, Any]:
+        return json.loads(rows[i].as_py())
+
+    for i in np.flatnonzero(bad | dup | extra).tolist():
+        row = record(i)
+        line = int(first_line[i])
         if bad[i]:
             damaged, kind = corrupt_with_kind(source, row, rng)
-            lines.append(dumps(damaged).encode())
-            defects.append(Defect(len(lines), kind, _record_id(source, row)))
-            continue
-        if extra[i]:
+            replacement = dumps(damaged).encode()
+            defects.append(Defect(line, kind, _record_id(source, row)))
+        elif extra[i]:
             kind = CORRUPT_KINDS[int(kinds[i])]
             if kind == "duplicate_id" and i == 0:
                 kind = "future_timestamp"  # nothing earlier to collide with
             assert corrupt_rng is not None and day is not None
             if kind in DEFECTS:
                 damaged, _ = corrupt_with_kind(source, row, corrupt_rng, kind)
-                lines.append(dumps(damaged).encode())
-                defects.append(Defect(len(lines), kind, _record_id(source, row)))
+                replacement = dumps(damaged).encode()
+                defects.append(Defect(line, kind, _record_id(source, row)))
             else:
-                earlier = rows[int(corrupt_rng.integers(0, i))].get(SHAPES[source].id_field) if i else None
-                lines.append(_corrupt_only(source, row, kind, corrupt_rng, day, earlier))
-                record_id = str(earlier) if kind == "duplicate_id" else _record_id(source, row)
-                defects.append(Defect(len(lines), kind, record_id))
+                earlier = record(int(corrupt_rng.integers(0, i))).get(SHAPES[source].id_field) if i else None
+                replacement = _corrupt_only(source, row, kind, corrupt_rng, day, earlier)
+                defects.append(Defect(line, kind, str(earlier) if kind == "duplicate_id" else _record_id(source, row)))
+        else:
+            defects.append(Defect(line + 1, DUPLICATE_DELIVERY, _record_id(source, row)))
             continue
-        line = dumps(row).encode()
-        lines.append(line)
-        if dup[i]:
-            lines.append(line)
-            defects.append(Defect(len(lines), DUPLICATE_DELIVERY, _record_id(source, row)))
-    return lines, defects
+        source_index[line - 1] = n + len(replacements)
+        replacements.append(replacement)
+    table = lines.concat([rows, pa.array(replacements, lines.LINE)]) if replacements else lines.as_lines(rows)
+    return table.take(pa.array(source_index)), defects
 
 
 def summarize(defects: list[Defect]) -> dict[str, Any]:

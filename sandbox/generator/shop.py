@@ -227,7 +227,7 @@ def simulate_orders(
         p.has_shop_account[i] = True
         arrival, lateness = ctx.arrival(rng, epoch)
         landed = ctx.emit("shopify", arrival, epoch, order, lateness, i,
-                          (("shopify_customer", str(order["customer"]["id"])),))
+                          (("shopify_customer", str(order["customer"]["id"]), 0),))
         if landed and ctx.window_orders is not None:
             ctx.window_orders[i] += 1
         purchases.append(Purchase(i, epoch, order))

@@ -176,9 +176,9 @@ def _emit_session(ctx: SimContext, rng: np.random.Generator, i: int, start: int,
         if s.kind == "page":
             message["properties"] = {"name": s.body["name"], "url": s.page["url"], "path": s.page["path"],
                                      "title": s.page["title"], "referrer": s.page["referrer"]}
-        keys: tuple[tuple[str, str], ...] = (("segment_anonymous", anon),)
+        keys: tuple[tuple[str, str, int], ...] = (("segment_anonymous", anon, device),)
         if known:
-            keys += (("shopify_customer", user_id),)
+            keys += (("shopify_customer", user_id, 0),)
         ctx.emit("segment", utc_day(received), t, message, lateness, i, keys)
 
 

@@ -9,6 +9,11 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import pyarrow as pa
+
+from sandbox.generator import lines
+
 
 def dumps(record: Any) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
@@ -41,6 +46,14 @@ class NdjsonWriter:
 
     def write_line(self, line: str) -> None:
         self.write_bytes(line.encode())
+
+    def write_lines(self, block: pa.Array) -> None:
+        """Many lines at once (an Arrow binary array, one line per element)."""
+        if len(block) == 0:
+            return
+        self._flush()
+        self._sink.write(lines.to_bytes(block))
+        self.rows += len(block)
 
     def write_bytes(self, line: bytes) -> None:
         """One line as raw bytes (possibly not valid UTF-8: that is how bad encodings get planted)."""
@@ -94,31 +107,62 @@ class CsvWriter:
 
 
 class DayBuffers:
-    """Holds each arrival day's rows until no later simulated day can still add to it.
+    """Holds each arrival day's lines until no later simulated day can still add to it.
 
-    Rows are ``(sort_key, record)``; ``flush_through(day)`` hands every window day up to ``day``
-    (empty ones too) to ``sink(day, rows)`` with its rows sorted, so memory holds only the few
-    days whose events may still arrive. Rows for days outside the window are ignored.
+    Rows come one at a time (``add``: a JSON line built from a dict) or as column batches
+    (``add_batch``: Arrow lines with numpy arrival days, times and sequence numbers).
+    ``flush_through(day)`` hands every window day up to ``day`` (empty ones too) to
+    ``sink(day, lines)`` with its lines ordered by (time, sequence number), so memory holds only the
+    few days whose events may still arrive. Rows for days outside the window are dropped; the
+    batch methods say which rows were kept.
     """
 
     def __init__(self, days: list[dt.date], sink: Any) -> None:
         self._sink = sink
-        self._pending: dict[dt.date, list[tuple[Any, Any]]] = {d: [] for d in days}
+        self._ordinals = np.array(sorted(d.toordinal() for d in days), dtype=np.int64)
+        self._pending: dict[dt.date, list[tuple[np.ndarray, np.ndarray, pa.Array]]] = {d: [] for d in days}
+        self._single: dict[dt.date, list[tuple[float, int, bytes]]] = {d: [] for d in days}
         self._flushed: set[dt.date] = set()
 
     def accepts(self, day: dt.date) -> bool:
         return day in self._pending
 
-    def add(self, day: dt.date, key: Any, record: Any) -> None:
+    def accepts_ordinals(self, ordinals: np.ndarray) -> np.ndarray:
+        return np.isin(ordinals, self._ordinals)
+
+    def add(self, day: dt.date, epoch: float, seq: int, line: bytes) -> None:
         if day in self._flushed:
             raise RuntimeError(f"an event for {day} arrived after that day was written; widen the spill window")
-        rows = self._pending.get(day)
+        rows = self._single.get(day)
         if rows is not None:
-            rows.append((key, record))
+            rows.append((epoch, seq, line))
+
+    def add_batch(self, ordinals: np.ndarray, epochs: np.ndarray, seqs: np.ndarray, lines: pa.Array) -> np.ndarray:
+        """Queue ``lines`` for their arrival days (``date.toordinal()``); return the mask of rows kept."""
+        keep = self.accepts_ordinals(ordinals)
+        for ordinal in np.unique(ordinals[keep]).tolist():
+            day = dt.date.fromordinal(ordinal)
+            if day in self._flushed:
+                raise RuntimeError(f"an event for {day} arrived after that day was written; widen the spill window")
+            rows = np.flatnonzero(ordinals == ordinal)
+            self._pending[day].append((np.asarray(epochs, dtype=np.float64)[rows], np.asarray(seqs)[rows],
+                                       lines.take(pa.array(rows))))
+        return keep
 
     def flush_through(self, day: dt.date) -> None:
         for d in sorted(k for k in self._pending if k <= day):
-            rows = self._pending.pop(d)
-            rows.sort(key=lambda row: row[0])
-            self._sink(d, [r for _, r in rows])
+            batches = self._pending.pop(d)
+            single = self._single.pop(d)
+            if single:
+                batches.append((np.array([r[0] for r in single], dtype=np.float64),
+                                np.array([r[1] for r in single], dtype=np.int64),
+                                pa.array([r[2] for r in single], lines.LINE)))
+            if batches:
+                epochs = np.concatenate([b[0] for b in batches])
+                seqs = np.concatenate([b[1] for b in batches])
+                order = np.lexsort((seqs, epochs))
+                merged = lines.concat([b[2] for b in batches]).take(pa.array(order))
+            else:
+                merged = pa.array([], lines.LINE)
+            self._sink(d, merged)
             self._flushed.add(d)
