@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from sandbox.generator import lines
 from sandbox.generator import reference as ref
 from sandbox.generator.formats import PHONE_STYLES, ascii_fold, fill_patterns, format_phone, mixed_case_email, typo
-from sandbox.generator.ids import sf_id
+from sandbox.generator.ids import sf_id, sf_id_list, sf_ids
 from sandbox.generator.options import Options
 from sandbox.generator.people import ROLE_CONTACT, ROLE_LEAD, Persons
 from sandbox.generator.rng import stream
@@ -240,7 +242,7 @@ def build_crm(
     for i in sorted(needs_household):
         household_first.setdefault(int(persons.household[i]), i)
 
-    account_ids = [sf_id("Account", k) for k in range(n_comp + len(households))]
+    account_ids = sf_id_list("Account", n_comp + len(households))
     household_account = {h: account_ids[n_comp + k] for k, h in enumerate(households)}
 
     counts: dict[str, int] = {}
@@ -341,8 +343,9 @@ def build_crm(
         account_of: dict[int, str] = {}
         send_email: list[str | None] = [None] * n
         crm_opt_out = np.zeros(n, dtype=bool)
+        contact_ids = sf_id_list("Contact", m)
         for k, (i, kind) in enumerate(contact_rows):
-            cid = sf_id("Contact", k)
+            cid = contact_ids[k]
             country = ref.COUNTRIES[persons.country[i]]
             city = ref.CITIES[persons.city[i]]
             dup = kind == "dup"
@@ -443,8 +446,9 @@ def build_crm(
             if n_placeholder else set()
         deleted = (delta.random(m) < fix_share).tolist()
         placeholder_people: dict[str, list[str]] = {}
+        lead_ids = sf_id_list("Lead", m)
         for k, (i, kind) in enumerate(lead_rows):
-            lid = sf_id("Lead", k)
+            lid = lead_ids[k]
             country = ref.COUNTRIES[persons.country[i]]
             city = ref.CITIES[persons.city[i]]
             company = comp_names[employer[i]] if employer[i] >= 0 else f"{persons.last_name[i]} Household"
@@ -563,26 +567,31 @@ def build_crm(
         for k, camp in enumerate(email_campaigns):
             share = np.where(recent, 0.9, 0.05) if camp.category == "welcome" else 0.35
             membership[:, k] = has_record & (rng.random(n) < share)
+        # Written as column batches: one line per member, no dict per record.
+        record_of = np.array([contact_id_of.get(i, "") for i in range(n)], dtype="S18")
+        record_created = np.array([created_of.get(i, start) for i in range(n)], dtype=np.int64)
         serial = 0
         for k, camp in enumerate(email_campaigns):
             camp_start = start - (120 - 15 * k) * DAY + 7 * DAY
-            for i in np.flatnonzero(membership[:, k]).tolist():
-                rid = contact_id_of[i]
-                created_m = max(camp_start, int(persons.first_seen[i])) + (i * 7919) % DAY
-                created_m = min(created_m, start - 1)
-                if created_of[i] >= start:  # the person's record was made during the window
-                    created_m = min(created_of[i] + 600, end - 1)
-                put("CampaignMember",
-                    {
-                        "Id": sf_id("CampaignMember", serial),
-                        "CampaignId": camp.sf_id,
-                        "ContactId": rid if rid.startswith("003") else None,
-                        "LeadId": rid if rid.startswith("00Q") else None,
-                        "Status": "Sent",
-                        "HasResponded": False,
-                        **_audit(created_m, created_m),
-                    }, created_m, created_m, created_m)
-                serial += 1
+            members = np.flatnonzero(membership[:, k])
+            created_m = np.maximum(camp_start, persons.first_seen[members]) + (members * 7919) % DAY
+            created_m = np.minimum(created_m, start - 1)
+            new = record_created[members] >= start  # the person's record was made during the window
+            created_m = np.where(new, np.minimum(record_created[members] + 600, end - 1), created_m)
+            rid = pa.array(record_of[members], lines.LINE)
+            is_contact = np.char.startswith(record_of[members], b"003")
+            quoted = lines.join('"', rid, '"')
+            null = lines.literal("null", len(members))
+            stamp_text = lines.sf_timestamps(created_m)
+            batch = lines.join(
+                '{"Id":"', pa.array(sf_ids("CampaignMember", serial + np.arange(len(members))), lines.LINE),
+                f'","CampaignId":"{camp.sf_id}","ContactId":', lines.pick(is_contact, quoted, null),
+                ',"LeadId":', lines.pick(~is_contact, quoted, null),
+                ',"Status":"Sent","HasResponded":false,"IsDeleted":false,"CreatedDate":"', stamp_text,
+                '","LastModifiedDate":"', stamp_text, '","SystemModstamp":"', stamp_text, '"}')
+            w["CampaignMember"].write_lines(batch)
+            history["CampaignMember"].write_lines(batch.filter(pa.array(created_m >= start)))
+            serial += len(members)
         event_members = np.flatnonzero(employer >= 0)
         for k, cid in enumerate(campaigns[len(email_campaigns):]):
             chosen = event_members[rng.random(len(event_members)) < 0.15]
