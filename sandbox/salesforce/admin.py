@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +15,6 @@ from .faults import FaultError
 from .schema import find_object
 from .state import SandboxState
 from .values import parse_datetime
-from .writes import seed_records
 
 
 def build_router(state: SandboxState) -> APIRouter:
@@ -23,8 +23,9 @@ def build_router(state: SandboxState) -> APIRouter:
 
     @router.post("/seed")
     async def seed(request: Request) -> JSONResponse:
+        raw = await request.body()
         try:
-            body: Any = await request.json()
+            body: Any = json.loads(raw)
         except ValueError:
             return JSONResponse({"error": "the body must be JSON: {\"object\": ..., \"records\": [...]}"}, 400)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
@@ -33,7 +34,7 @@ def build_router(state: SandboxState) -> APIRouter:
         if obj is None:
             return JSONResponse({"error": f"unknown object {body.get('object')!r}"}, 400)
         try:
-            inserted = seed_records(state.store, obj, body["records"], state.user_id)
+            inserted = state.seed(obj, body["records"], raw)
         except ApiError as exc:
             return JSONResponse({"error": exc.message, "errorCode": exc.code, "object": obj.name}, 400)
         state.commit()

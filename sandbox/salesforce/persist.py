@@ -8,7 +8,8 @@ Layout under ``<data>/org/``::
 
 A frame is an 8-byte big-endian length followed by a pickle of ``(ops, meta)``: ``ops`` are the
 table writes of one request in order (put record, remove id, reset, schema change) and ``meta``
-the counters that must survive (id counter, job/cursor sequence, API usage). Records are never
+the counters that must survive (id counter, job/cursor sequence, API usage); a ``/sandbox/seed``
+request is journaled as its body and replayed by seeding again. Records are never
 mutated once stored, so a frame holds references, not copies, until it is written. A torn frame at
 the end of the journal (the process was killed mid-write) is ignored on replay.
 

@@ -186,3 +186,25 @@ def test_seed_stores_rows_as_given_and_refuses_bad_ones_whole() -> None:
         assert err.value.code == code
         assert "record 1" in err.value.message
     assert sorted(r["LastName"] for r in state.store.rows(contact)) == ["A", "B"]
+
+
+def test_seeds_are_replayed_from_their_body_in_order_with_later_writes(tmp_path: Path) -> None:
+    import json
+
+    state = open_org(tmp_path)
+    rows = [{"LastName": "Seeded"}, {"LastName": "Given", "Id": "0035g0000000001AAA",
+                                     "CreatedDate": "2026-01-01T00:00:00Z"}]
+    assert state.seed(SCHEMA["Contact"], rows, json.dumps({"object": "Contact", "records": rows}).encode()) == 2
+    state.commit()
+    generated = next(r for r in state.store.rows(SCHEMA["Contact"]) if r["LastName"] == "Seeded")
+    Writer(state.store, state.user_id).update(SCHEMA["Contact"], "0035g0000000001AAA", {"LastName": "Edited"})
+    state.commit()
+    before = {r["Id"]: dict(r) for r in state.store.rows(SCHEMA["Contact"])}
+    state.persistence.close()  # crash: only the journal has them
+
+    state = open_org(tmp_path)
+    after = {r["Id"]: dict(r) for r in state.store.rows(SCHEMA["Contact"])}
+    assert after == before  # same generated Id, same default CreatedDate, the edit on top
+    assert after[generated["Id"]]["CreatedDate"] == generated["CreatedDate"]
+    assert after["0035g0000000001AAA"]["LastName"] == "Edited"
+    state.close()
