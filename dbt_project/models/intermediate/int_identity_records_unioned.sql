@@ -1,6 +1,6 @@
--- Every record that describes a person, from every source, with the identifiers it carries.
--- The first identity graph: records join on their normalized email; converted Leads follow the
--- Contact they became. (Identity resolution proper replaces this with a graph over all edges.)
+-- Every record that describes a person, one row each, from every source: the nodes of the
+-- identity graph, with the attributes survivorship and guards need. Identifiers are in
+-- int_identity_identifiers; components in int_identity_components.
 with
 
 contacts as (
@@ -21,19 +21,26 @@ email_events as (
     select * from {{ ref('stg_sendgrid__email_events') }}
 ),
 
+web_events as (
+    select * from {{ ref('stg_segment__events') }}
+),
+
 contact_records as (
     select
         'salesforce_contact' as source,
         sfdc_contact_id as record_id,
         'Contact' as sobject_type,
         email_normalized,
-        email_normalized as stitch_email,
+        {{ normalize_phone('phone') }} as phone_normalized,
+        {{ normalize_phone('mobile_phone') }} as mobile_normalized,
         first_name,
         last_name,
         phone,
+        birth_date,
         has_opted_out_of_email,
         is_do_not_call,
         false as is_converted,
+        cast(null as varchar) as linked_contact_id,
         1 as source_priority,
         created_at
     from contacts
@@ -42,21 +49,22 @@ contact_records as (
 lead_records as (
     select
         'salesforce_lead' as source,
-        leads.sfdc_lead_id as record_id,
+        sfdc_lead_id as record_id,
         'Lead' as sobject_type,
-        leads.email_normalized,
-        coalesce(converted.email_normalized, leads.email_normalized) as stitch_email,
-        leads.first_name,
-        leads.last_name,
-        leads.phone,
-        leads.has_opted_out_of_email,
-        leads.is_do_not_call,
-        leads.is_converted,
+        email_normalized,
+        {{ normalize_phone('phone') }} as phone_normalized,
+        cast(null as varchar) as mobile_normalized,
+        first_name,
+        last_name,
+        phone,
+        cast(null as date) as birth_date,
+        has_opted_out_of_email,
+        is_do_not_call,
+        is_converted,
+        sfdc_converted_contact_id as linked_contact_id,
         2 as source_priority,
-        leads.created_at
+        created_at
     from leads
-    left join contacts as converted
-        on leads.sfdc_converted_contact_id = converted.sfdc_contact_id
 ),
 
 shop_customers as (
@@ -67,7 +75,8 @@ shop_customers as (
         last_name,
         phone,
         ordered_at,
-        row_number() over (partition by shop_customer_id order by ordered_at desc) as recency_rank
+        row_number() over (partition by shop_customer_id order by ordered_at desc) as recency_rank,
+        min(ordered_at) over (partition by shop_customer_id) as first_ordered_at
     from orders
     where shop_customer_id is not null
 ),
@@ -78,15 +87,18 @@ shop_records as (
         shop_customer_id as record_id,
         cast(null as varchar) as sobject_type,
         email_normalized,
-        email_normalized as stitch_email,
+        {{ normalize_phone('phone') }} as phone_normalized,
+        cast(null as varchar) as mobile_normalized,
         first_name,
         last_name,
         phone,
+        cast(null as date) as birth_date,
         false as has_opted_out_of_email,
         false as is_do_not_call,
         false as is_converted,
+        cast(null as varchar) as linked_contact_id,
         3 as source_priority,
-        ordered_at as created_at
+        first_ordered_at as created_at
     from shop_customers
     where recency_rank = 1
 ),
@@ -97,18 +109,44 @@ email_records as (
         email_normalized as record_id,
         cast(null as varchar) as sobject_type,
         email_normalized,
-        email_normalized as stitch_email,
+        cast(null as varchar) as phone_normalized,
+        cast(null as varchar) as mobile_normalized,
         cast(null as varchar) as first_name,
         cast(null as varchar) as last_name,
         cast(null as varchar) as phone,
+        cast(null as date) as birth_date,
         bool_or(event_type in ('unsubscribe', 'group_unsubscribe', 'spamreport')) as has_opted_out_of_email,
         false as is_do_not_call,
         false as is_converted,
+        cast(null as varchar) as linked_contact_id,
         4 as source_priority,
         min(event_at) as created_at
     from email_events
     where email_normalized is not null
     group by email_normalized
+),
+
+web_records as (
+    select
+        'segment_anonymous' as source,
+        anonymous_id as record_id,
+        cast(null as varchar) as sobject_type,
+        max(traits_email_normalized) as email_normalized,
+        cast(null as varchar) as phone_normalized,
+        cast(null as varchar) as mobile_normalized,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name,
+        cast(null as varchar) as phone,
+        cast(null as date) as birth_date,
+        false as has_opted_out_of_email,
+        false as is_do_not_call,
+        false as is_converted,
+        cast(null as varchar) as linked_contact_id,
+        5 as source_priority,
+        min(event_at) as created_at
+    from web_events
+    where anonymous_id is not null
+    group by anonymous_id
 ),
 
 unioned as (
@@ -119,6 +157,8 @@ unioned as (
     select * from shop_records
     union all
     select * from email_records
+    union all
+    select * from web_records
 )
 
 select

@@ -13,10 +13,13 @@ email_events as (
     select * from {{ ref('stg_sendgrid__email_events') }}
 ),
 
+-- an email attributes events and orders only when it belongs to exactly one person
 email_to_customer as (
-    select distinct email_normalized, customer_id
+    select email_normalized, min(customer_id) as customer_id
     from records
     where email_normalized is not null
+    group by email_normalized
+    having count(distinct customer_id) = 1
 ),
 
 shop_to_customer as (

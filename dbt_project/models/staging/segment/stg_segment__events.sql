@@ -1,0 +1,36 @@
+-- One row per Segment call (deduplicated on messageId), up to the end of the run date.
+with
+
+source as (
+    select * from {{ source('segment', 'events') }}
+    where ds <= {{ run_date() }}
+),
+
+deduplicated as (
+    select
+        *,
+        row_number() over (partition by message_id order by ds) as copy_rank
+    from source
+),
+
+renamed as (
+    select
+        -- ids
+        message_id as web_event_id,
+        anonymous_id,
+        user_id,
+        -- strings
+        type as call_type,
+        event as event_name,
+        name as page_name,
+        json_extract_string(traits, '$.email') as traits_email,
+        {{ normalize_email("json_extract_string(traits, '$.email')") }} as traits_email_normalized,
+        json_extract_string(traits, '$.phone') as traits_phone,
+        -- timestamps
+        event_at,
+        ds as landed_date
+    from deduplicated
+    where copy_rank = 1 and event_at < {{ run_day_end() }}
+)
+
+select * from renamed

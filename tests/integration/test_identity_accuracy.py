@@ -1,0 +1,109 @@
+"""Identity resolution against the generator's ground truth, on the default messy company.
+
+The company's CRM is loaded into the sandbox org, crm360 extracts and lands three days and builds
+the dbt project; every record crm360 stitched is compared with truth/identity.csv (the true person
+of every source record). Pairwise precision and recall: of the record pairs crm360 put in one
+person, how many are one person; of the record pairs that are one person, how many crm360 joined.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crm360 import tasks
+from crm360.rundate import RunWindow
+from crm360.settings import Settings
+from sandbox import localrun
+from sandbox.generator import generate, load
+from sandbox.salesforce.process import start_sandbox
+
+pytestmark = pytest.mark.integration
+
+DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
+# Targets of the customer-360 issue: precision >= 0.99, recall >= 0.97 on the default messy data.
+PRECISION_FLOOR = 0.99
+RECALL_FLOOR = 0.97
+
+
+def _pairs(sizes: Counter) -> int:
+    return sum(n * (n - 1) // 2 for n in sizes.values())
+
+
+@pytest.fixture(scope="module")
+def stitched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[tuple[str, str]], Path]]:
+    root = tmp_path_factory.mktemp("identity")
+    company = root / "company"
+    generate(customers=2000, days=len(DAYS), end_date=DAYS[-1], seed=7, out=company)
+    with start_sandbox(root / "sandbox") as sandbox, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
+        server = json.loads(sandbox.server_file.read_text())
+        load(company, sandbox.server_file)
+        localrun.set_sandbox_clock(server, DAYS[-1])
+        mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
+        mp.setenv("CRM360_HOME", str(root))
+        mp.setenv("CRM360_INBOX", str(company / "inbox"))
+        for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS"):
+            mp.delenv(name, raising=False)
+        for ds in DAYS:
+            window = RunWindow.for_day(ds, run_id=f"scheduled__{ds}", run_type="scheduled")
+            tasks.extract_salesforce(window, Settings.from_env())
+            tasks.land_channels(window, Settings.from_env())
+        tasks.dbt_build(RunWindow.for_day(DAYS[-1]), Settings.from_env())
+        con = duckdb.connect(str(root / "warehouse" / "crm360.duckdb"))
+        rows = con.execute("select record_key, customer_id from intermediate.int_customers_stitched").fetchall()
+        linkable = {r[0] for r in con.execute("select distinct record_key from intermediate.int_identity_identifiers")
+                    .fetchall()}
+        con.close()
+        yield rows, company, linkable
+
+
+def _truth(company: Path) -> dict[str, str]:
+    """record_key (as crm360 names records) -> true person; ambiguous shared recipients left out."""
+    truth: dict[str, str] = {}
+    recipients: dict[str, set[str]] = defaultdict(set)
+    with (company / "truth" / "identity.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            if row["source"] == "sendgrid_email":
+                recipients[row["record_key"].strip().lower()].add(row["person_id"])
+            else:
+                truth[f"{row['source']}:{row['record_key']}"] = row["person_id"]
+    for email, people in recipients.items():
+        if len(people) == 1:
+            truth[f"sendgrid_recipient:{email}"] = next(iter(people))
+    return truth
+
+
+def test_pairwise_precision_and_recall_against_ground_truth(stitched: tuple) -> None:
+    rows, company, linkable = stitched
+    truth = _truth(company)
+    # A web visitor who never identified (no email, user id) carries nothing to link by: recall is
+    # measured over records that carry at least one identifier.
+    judged = [(key, customer, truth[key]) for key, customer in rows if key in truth and key in linkable]
+    assert len(judged) > 0.85 * len(rows), "nearly every stitched record is linkable and in the ground truth"
+    predicted = _pairs(Counter(customer for _, customer, _ in judged))
+    actual = _pairs(Counter(person for _, _, person in judged))
+    agreed = _pairs(Counter((customer, person) for _, customer, person in judged))
+    precision, recall = agreed / predicted, agreed / actual
+    print(f"identity: {len(judged)} records, precision {precision:.4f}, recall {recall:.4f}")
+    assert precision >= PRECISION_FLOOR, f"precision {precision:.4f} (recall {recall:.4f})"
+    assert recall >= RECALL_FLOOR, f"recall {recall:.4f} (precision {precision:.4f})"
+
+
+def test_shared_and_placeholder_addresses_never_join_people(stitched: tuple) -> None:
+    rows, company, _ = stitched
+    truth = _truth(company)
+    manifest = json.loads((company / "manifest.json").read_text())
+    shared = {entry["email"].strip().lower() for entry in manifest.get("shared_emails", [])}
+    assert shared, "the default company plants shared addresses"
+    people_per_customer: dict[str, set[str]] = defaultdict(set)
+    for key, customer in rows:
+        if key in truth:
+            people_per_customer[customer].add(truth[key])
+    assert sum(1 for people in people_per_customer.values() if len(people) > 1) <= 0.002 * len(people_per_customer)
