@@ -64,6 +64,38 @@ def report(ds: Annotated[str | None, typer.Option(help="run date YYYY-MM-DD; def
 
 
 @app.command()
+def explain(who: Annotated[str, typer.Argument(help="a customer_id (cus_...) or an email of the person")]) -> None:
+    """Show the records that make up a person and the identifiers that joined them (masked)."""
+    from crm360.identity import explain as explain_person
+
+    settings = Settings.from_env()
+    if not settings.warehouse_path.exists():
+        console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")
+        raise typer.Exit(1)
+    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+        found = explain_person(con, who)
+    if found is None:
+        console.print("no such person in intermediate.int_customers_stitched")
+        raise typer.Exit(1)
+    if "ambiguous" in found:
+        console.print(f"that email belongs to several people (a shared address): {', '.join(found['ambiguous'])}")
+        raise typer.Exit(1)
+    records = Table(title=f"{found['customer_id']}: {len(found['records'])} records")
+    for column in ("record", "created", "anchor"):
+        records.add_column(column)
+    for r in found["records"]:
+        records.add_row(r["record"], r["created_at"] or "", "yes" if r["anchor"] else "")
+    console.print(records)
+    edges = Table(title="identifiers (edges)")
+    for column in ("identifier", "joins", "records"):
+        edges.add_column(column)
+    for e in found["edges"]:
+        joins = "yes" if e["joins"] else f"no: {e['excluded_because']}"
+        edges.add_row(e["identifier"], joins, ", ".join(e["records"]))
+    console.print(edges)
+
+
+@app.command()
 def stage(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(STAGES)}")],
           ds: Annotated[str, typer.Option(help="run date YYYY-MM-DD (data interval ds 00:00 to +24h UTC)")],
           param: Annotated[list[str] | None, typer.Option(help="run param key=value, e.g. dry_run=true")] = None,

@@ -57,6 +57,7 @@ class Settings:
     push_max_change_share: float = 0.5
     bulk_wait_seconds: float = 5.0
     gx_runtime_dir: Path | None = None
+    identity_max_cluster: int = 200
     sf_bulk_threshold: int = 10_000
     sf_retries: int = 3
     sf_retry_wait_seconds: float = 2.0
@@ -84,6 +85,7 @@ class Settings:
             push_max_change_share=_float("CRM360_PUSH_MAX_CHANGE_SHARE", 0.5),
             bulk_wait_seconds=_float("CRM360_BULK_WAIT_SECONDS", 5.0),
             sf_bulk_threshold=int(_float("CRM360_SF_BULK_THRESHOLD", 10_000)),
+            identity_max_cluster=int(_float("CRM360_IDENTITY_MAX_CLUSTER", 200)),
             sf_retries=int(_float("CRM360_SF_RETRIES", 3)),
             sf_retry_wait_seconds=_float("CRM360_SF_RETRY_WAIT_SECONDS", 2.0),
         )

@@ -151,11 +151,19 @@ def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
         pass  # create the file and ops tables before dbt opens it
     result = run_build(settings.dbt_project_dir, settings.warehouse_path, settings.landing_root,
                        window.ds_str, full_refresh=bool(window.params.get("full_refresh", False)))
+    from crm360 import identity
+
     with warehouse.connect(settings.warehouse_path) as con:
         metrics = {f"nodes.{k}": v for k, v in result.counts.items()}
         metrics.update({f"rows.{k}": v for k, v in result.rows_by_model.items()})
         warehouse.record_metrics(con, window.run_id, window.ds_str, "dbt_build", metrics)
-    return {"counts": result.counts}
+        report = identity.observe(con, window.ds_str, window.run_id, settings.identity_max_cluster)
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "identity", report.metrics())
+    log.info("identity: %d records -> %d customers (%d with several records, largest %d); %d merges, %d splits "
+             "since %s; identifiers excluded: %s", report.records, report.customers, report.multi_record_customers,
+             report.largest_cluster, report.merges, report.splits, report.compared_with or "-",
+             report.excluded_identifiers or "none")
+    return {"counts": result.counts, "identity": report.metrics()}
 
 
 def publish_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:

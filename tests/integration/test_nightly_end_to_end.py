@@ -196,3 +196,34 @@ def test_reports_and_logs_hold_no_raw_emails(nightly: NightlyRuns) -> None:
     sample = sorted(emails)[:300]
     leaked = [e for e in sample if any(e in t for t in texts)]
     assert not leaked, f"{len(leaked)} raw emails appear in reports or logs"
+
+
+def test_identity_is_observed_every_run(warehouse: duckdb.DuckDBPyConnection) -> None:
+    metrics = warehouse.execute(
+        "select cast(ds as varchar), metric, max(value) from crm360_ops.stage_metrics where stage = 'identity' "
+        "group by all").fetchall()
+    by_day: dict[str, dict[str, float]] = defaultdict(dict)
+    for ds, metric, value in metrics:
+        by_day[ds][metric] = value
+    for ds in DAYS:
+        assert 0 < by_day[ds]["customers"] < by_day[ds]["records"], ds
+        assert 1 < by_day[ds]["largest_cluster"] <= 200, ds
+    snapshots = {r[0] for r in warehouse.execute(
+        "select distinct cast(ds as varchar) from crm360_ops.identity_snapshots").fetchall()}
+    assert set(DAYS) <= snapshots
+
+
+def test_explain_shows_who_a_customer_is(nightly: NightlyRuns, warehouse: duckdb.DuckDBPyConnection,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from crm360.cli import app
+
+    customer, records = warehouse.execute(
+        "select customer_id, count(*) from intermediate.int_customers_stitched group by customer_id "
+        "order by count(*) desc, customer_id limit 1").fetchone()
+    monkeypatch.setenv("CRM360_WAREHOUSE", str(nightly.paths.warehouse))
+    result = CliRunner().invoke(app, ["explain", customer], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"{customer}: {records} records" in result.output
+    assert "identifiers (edges)" in result.output and "yes" in result.output

@@ -70,7 +70,8 @@ def suite_names(expectations_dir: Path, layer: str) -> list[str]:
     return sorted(f"{layer}.{p.parent.name}.{p.stem}" for p in root.glob("*/*.json"))
 
 
-_EMAIL = re.compile(r"([^@\s]{1,2})[^@\s]*@([^@\s]+)")
+_LOCAL = r"[^@\s:,;<>()\[\]\"']"
+_EMAIL = re.compile(rf"({_LOCAL}{{1,2}}){_LOCAL}*@([^@\s,;<>()\[\]\"']+)")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
