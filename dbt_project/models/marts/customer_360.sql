@@ -28,16 +28,15 @@ shop_to_customer as (
     where source = 'shopify_customer'
 ),
 
+-- golden record: each field survives on its own (see macro survivor), with its source record
 profile as (
-    select
+    select distinct
         customer_id,
-        first_name,
-        last_name,
-        email_normalized as email,
-        row_number() over (
-            partition by customer_id
-            order by source_priority, (first_name is null), created_at desc
-        ) as survivor_rank
+        {{ survivor('first_name') }},
+        {{ survivor('last_name') }},
+        {{ survivor('email_normalized') }},
+        {{ survivor('phone_normalized') }},
+        {{ survivor('birth_date') }}
     from records
 ),
 
@@ -47,6 +46,9 @@ record_counts as (
         count(*) as source_record_count,
         sum(case when source = 'salesforce_contact' then 1 else 0 end) as sfdc_contact_count,
         sum(case when source = 'salesforce_lead' then 1 else 0 end) as sfdc_lead_count,
+        string_agg(case when source = 'salesforce_contact' then record_id end, ',' order by record_id)
+            as sfdc_contact_ids,
+        string_agg(case when source = 'salesforce_lead' then record_id end, ',' order by record_id) as sfdc_lead_ids,
         bool_or(has_opted_out_of_email) as has_opted_out_of_email,
         bool_or(is_do_not_call) as is_do_not_call
     from records
@@ -83,8 +85,17 @@ final as (
     select
         record_counts.customer_id,
         profile.first_name,
+        profile.first_name_source,
         profile.last_name,
-        profile.email,
+        profile.last_name_source,
+        profile.email_normalized as email,
+        profile.email_normalized_source as email_source,
+        profile.phone_normalized as phone,
+        profile.phone_normalized_source as phone_source,
+        profile.birth_date,
+        profile.birth_date_source,
+        record_counts.sfdc_contact_ids,
+        record_counts.sfdc_lead_ids,
         record_counts.source_record_count,
         record_counts.sfdc_contact_count,
         record_counts.sfdc_lead_count,
@@ -105,8 +116,7 @@ final as (
         record_counts.is_do_not_call,
         {{ run_date() }} as as_of_date
     from record_counts
-    inner join profile
-        on record_counts.customer_id = profile.customer_id and profile.survivor_rank = 1
+    inner join profile on record_counts.customer_id = profile.customer_id
     left join order_facts on record_counts.customer_id = order_facts.customer_id
     left join email_facts on record_counts.customer_id = email_facts.customer_id
 )
