@@ -119,6 +119,15 @@ def inspect(
     for name, pair in stats.get("limits", {}).items():
         limits.add_row(name, f"{pair['Used']:,}", f"{pair['Max']:,}", f"{max(pair['Max'] - pair['Used'], 0):,}")
     console.print(limits)
+    rules = _call(data, "GET", "/sandbox/faults")["faults"]
+    if rules:
+        faults = Table(title="fault rules")
+        for column in ("id", "kind", "rule", "fired"):
+            faults.add_column(column)
+        for rule in rules:
+            spec = {k: v for k, v in rule.items() if k not in {"id", "kind", "fired"}}
+            faults.add_row(rule["id"], rule["kind"], json.dumps(spec), str(rule["fired"]))
+        console.print(faults)
     console.print(f"API calls: {stats['api_calls']:,}  requests served: {stats['requests_served']:,}  "
                   f"bulk jobs: {stats['bulk_jobs']}  sessions: {stats['sessions']}  "
                   f"faults: {stats.get('faults', 0)}  persistent: {stats.get('persistent', False)}")

@@ -19,11 +19,13 @@ automation     right after an API write (REST, collections, Bulk) to ``object``,
 
 Request rules match on ``method`` and ``path`` (a regular expression searched in the URL path, e.g.
 ``/query`` or ``/jobs/ingest``). Any rule may say ``times`` (how many times it fires; absent means
-until removed) and ``skip`` (let the first n matches through).
+until removed), ``skip`` (let the first n matches through) and ``probability`` (fire on that share
+of the matches, drawn from a generator seeded with ``seed``, default 0, so a run can be replayed).
 """
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +57,8 @@ class Fault:
     object: str | None = None
     times: int | None = None
     skip: int = 0
+    probability: float | None = None
+    rng: random.Random | None = None
     seen: int = 0
     fired: int = 0
 
@@ -71,6 +75,8 @@ class Fault:
             return False
         self.seen += 1
         if self.seen <= self.skip:
+            return False
+        if self.probability is not None and self.rng is not None and self.rng.random() >= self.probability:
             return False
         self.fired += 1
         return True
@@ -109,6 +115,10 @@ class Faults:
         for key in ("times", "skip", "every", "status"):
             if key in spec and spec[key] is not None and (not isinstance(spec[key], int) or spec[key] < 0):
                 raise FaultError(f"{key} must be a non-negative integer, got {spec[key]!r}")
+        probability = spec.get("probability")
+        if probability is not None and (isinstance(probability, bool) or not isinstance(probability, (int, float))
+                                        or not 0 <= probability <= 1):
+            raise FaultError(f"probability must be a number from 0 to 1, got {probability!r}")
         if kind == "error" and not 400 <= int(spec.get("status", 503)) <= 599:
             raise FaultError("status must be an HTTP error status (400-599)")
         if kind == "delay" and not isinstance(spec.get("seconds"), (int, float)):
@@ -125,7 +135,9 @@ class Faults:
         fault = Fault(id=f"fault-{self._next}", kind=kind, spec=dict(spec),
                       method=str(spec["method"]).upper() if spec.get("method") else None, path=path,
                       object=str(spec["object"]).lower() if spec.get("object") else None,
-                      times=times, skip=int(spec.get("skip") or 0))
+                      times=times, skip=int(spec.get("skip") or 0),
+                      probability=None if probability is None else float(probability),
+                      rng=random.Random(spec.get("seed", 0)))
         self.rules.append(fault)
         return fault
 

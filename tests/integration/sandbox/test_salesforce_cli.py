@@ -200,9 +200,12 @@ def test_inspect_and_reset_talk_to_the_running_server(ca_env: Path) -> None:
         assert stats["objects"]["Contact"] == 2
         assert stats["api_calls"] >= 2
         assert stats["limits"]["DailyApiRequests"]["Used"] == stats["api_calls"]
+        server.admin("POST", "/sandbox/faults", json={"kind": "delay", "seconds": 0, "path": "/nothing"}
+                     ).raise_for_status()
         table = run_cli("inspect", "--data", str(ca_env))
         assert table.returncode == 0
         assert "Contact" in table.stdout and "DailyBulkApiBatches" in table.stdout
+        assert "fault-1" in table.stdout and "delay" in table.stdout
         assert run_cli("reset", "--data", str(ca_env)).returncode == 0
         assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 0
     finally:

@@ -104,6 +104,20 @@ def test_fault_rules_count_skip_and_expire() -> None:
     assert faults.for_request("POST", "/services/data/v59.0/query") == []
 
 
+def test_probability_rules_fire_on_a_share_of_calls_and_replay_with_their_seed() -> None:
+    def pattern(seed: int) -> list[bool]:
+        faults = Faults()
+        faults.add({"kind": "error", "probability": 0.3, "seed": seed})
+        return [bool(faults.for_request("GET", "/services/data/v59.0/query")) for _ in range(400)]
+
+    first = pattern(7)
+    assert 80 <= sum(first) <= 160  # about 30 % of 400
+    assert pattern(7) == first
+    assert pattern(8) != first
+    with pytest.raises(FaultError, match="probability"):
+        Faults().add({"kind": "error", "probability": 1.5})
+
+
 def test_lock_row_every_nth_and_fail_job_once() -> None:
     faults = Faults()
     faults.add({"kind": "lock_row", "object": "Contact", "every": 3})
