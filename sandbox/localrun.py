@@ -172,25 +172,23 @@ def dag_run_state(env: dict[str, str], ds: str) -> str:
     return found[1] if found else "missing"
 
 
-def task_states(env: dict[str, str], ds: str) -> dict[str, str]:
-    """task_id -> state for the newest run of ds, in the DAG's stage order."""
+def _task_column(env: dict[str, str], ds: str, column: str) -> list[tuple[str, Any]]:
+    """(task_id, <column>) of the newest run of ds, in the order the tasks started."""
     found = _latest_run(env, ds)
     if not found:
-        return {}
+        return []
+    assert column in ("state", "duration")
     with closing(_metadata(env)) as con:
-        rows = con.execute(
-            "select task_id, state from task_instance where dag_id = ? and run_id = ? order by start_date",
+        return con.execute(
+            f"select task_id, {column} from task_instance where dag_id = ? and run_id = ? order by start_date",
             (DAG_ID, found[0])).fetchall()
-    return {task_id: state or "none" for task_id, state in rows}
+
+
+def task_states(env: dict[str, str], ds: str) -> dict[str, str]:
+    """task_id -> state for the newest run of ds, in the DAG's stage order."""
+    return {task_id: state or "none" for task_id, state in _task_column(env, ds, "state")}
 
 
 def task_durations(env: dict[str, str], ds: str) -> dict[str, float]:
     """task_id -> seconds for the newest run of ds (from the metadata DB)."""
-    found = _latest_run(env, ds)
-    if not found:
-        return {}
-    with closing(_metadata(env)) as con:
-        rows = con.execute(
-            "select task_id, duration from task_instance where dag_id = ? and run_id = ? order by start_date",
-            (DAG_ID, found[0])).fetchall()
-    return {task_id: float(seconds or 0.0) for task_id, seconds in rows}
+    return {task_id: float(seconds or 0.0) for task_id, seconds in _task_column(env, ds, "duration")}
