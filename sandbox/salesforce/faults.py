@@ -8,8 +8,9 @@ error          answer matching calls with an HTTP error (``status``, default 503
 delay          sleep ``seconds`` before serving matching calls
 expire_session invalidate every session just before a matching call, which then gets 401
                INVALID_SESSION_ID (a client that logs in again carries on)
-lock_row       per-record ``UNABLE_TO_LOCK_ROW`` in Bulk ingest jobs (2.0 and 1.0) on ``object``:
-               every ``every``-th record fails (default 1: all)
+lock_row       per-record ``UNABLE_TO_LOCK_ROW`` in Bulk ingest jobs (2.0 and 1.0) and sObject
+               Collections on ``object``: every ``every``-th record of a job or call fails
+               (default 1: all)
 fail_job       the next Bulk job (``object``, ``jobType`` V2Ingest/V2Query/Classic optional; ``times``
                defaults to 1) ends ``Failed`` with ``message`` (Bulk 1.0: the batch fails)
 automation     right after an API write (REST, collections, Bulk) to ``object``, set ``field`` to

@@ -13,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 
 from . import soql
 from .errors import ApiError, invalid_type, not_found
-from .schema import SCHEMA, SObject, find_object
+from .faults import Faults
+from .ids import to18
+from .schema import SCHEMA, SObject, find_object, object_for_id
 from .state import Cursor, SandboxState
 from .values import format_datetime, parse_datetime, to_json
 from .writes import Writer
@@ -415,6 +417,21 @@ def _type_of(record: Any) -> SObject:
     return obj
 
 
+def _injected_lock(faults: Faults, item: Any, position: int) -> None:
+    """A ``lock_row`` fault rule (``/sandbox/faults``) on this record of a collection."""
+    if isinstance(item, dict):
+        attributes = item.get("attributes") or {}
+        name = attributes.get("type") if isinstance(attributes, dict) else None
+        rid = item.get("id") or item.get("Id") or ""
+    else:
+        rid = item if isinstance(item, str) else ""
+        found = object_for_id(to18(rid)) if rid else None
+        name = found.name if found else None
+    if name and faults.lock_row(str(name), position):
+        raise ApiError(400, "UNABLE_TO_LOCK_ROW",
+                       f"unable to obtain exclusive access to this record or 1 records: {rid}".rstrip(), [])
+
+
 def _run_collection(ctx: Ctx, items: list[Any], all_or_none: bool,
                     operation: Callable[[Any], dict[str, Any]]) -> Response:
     """Apply ``operation`` to each item; with allOrNone roll everything back after the first failure."""
@@ -422,9 +439,12 @@ def _run_collection(ctx: Ctx, items: list[Any], all_or_none: bool,
     results: list[dict[str, Any]] = []
     savepoint = store.savepoint()
     failed = False
-    for item in items:
+    faults = ctx.state.faults
+    for position, item in enumerate(items, start=1):
         inner = store.savepoint()
         try:
+            if faults.rules:
+                _injected_lock(faults, item, position)
             results.append(operation(item))
             store.release(inner)
         except ApiError as exc:

@@ -113,6 +113,22 @@ def test_unable_to_lock_row_in_bulk1_batches(sandbox: SandboxProcess, sf: Salesf
     assert results[0]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
 
 
+def test_unable_to_lock_row_in_collections_and_all_or_none(sandbox: SandboxProcess, sf: Salesforce) -> None:
+    ids = [sf.Contact.create({"LastName": f"C{i}"})["id"] for i in range(3)]
+    add_fault(sandbox, kind="lock_row", object="Contact", every=2, times=1)
+    records = [{"attributes": {"type": "Contact"}, "id": rid, "Title": "New"} for rid in ids]
+    results = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records})
+    assert [r["success"] for r in results] == [True, False, True]
+    assert results[1]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+    assert [sf.Contact.get(rid)["Title"] for rid in ids] == ["New", None, "New"]
+    add_fault(sandbox, kind="lock_row", object="Contact", every=3, times=1)
+    rolled = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
+        {**r, "Title": "Newer"} for r in records]})
+    assert [r["errors"][0]["statusCode"] for r in rolled] == ["ALL_OR_NONE_OPERATION_ROLLED_BACK"] * 2 + [
+        "UNABLE_TO_LOCK_ROW"]
+    assert sf.Contact.get(ids[0])["Title"] == "New"
+
+
 def test_bulk2_ingest_job_ends_failed(sandbox: SandboxProcess, sf: Salesforce) -> None:
     add_fault(sandbox, kind="fail_job", object="Contact", jobType="V2Ingest", message="InternalServerError : boom")
     api = sandbox.url("/services/data/v59.0/jobs/ingest")
