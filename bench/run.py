@@ -46,6 +46,36 @@ def _peak_child_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def _sandbox_api_calls(server: dict[str, Any]) -> int:
+    import requests
+
+    stats = requests.get(f"{server['instance_url']}/sandbox/stats", verify=server["ca"], timeout=60).json()
+    return int(stats.get("api_calls", 0))
+
+
+def _warehouse_facts(paths: localrun.LocalPaths) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per object and date: REST or Bulk, rows; and identity accuracy against the generator's truth."""
+    import duckdb
+
+    from sandbox.evaluate import pairwise, truth_by_record_key
+
+    if not paths.warehouse.exists():
+        return [], {}
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        extracts = [dict(zip(("ds", "sobject", "mode", "method", "rows"), row, strict=True)) for row in con.execute(
+            "select cast(ds as varchar), sobject, mode, method, rows_landed from crm360_ops.sf_extracts "
+            "order by ds, sobject").fetchall()]
+        stitched = con.execute("select record_key, customer_id from intermediate.int_customers_stitched").fetchall()
+        linkable = {r[0] for r in con.execute(
+            "select distinct record_key from intermediate.int_identity_identifiers").fetchall()}
+    finally:
+        con.close()
+    score = pairwise(stitched, truth_by_record_key(paths.company_dir), linkable)
+    return extracts, {"records": score.records, "precision": round(score.precision, 4),
+                      "recall": round(score.recall, 4)}
+
+
 def run(scale: str, days: int, seed: int, state: Path) -> dict[str, Any]:
     from sandbox.generator import load
     from sandbox.salesforce.process import start_sandbox
@@ -73,6 +103,7 @@ def run(scale: str, days: int, seed: int, state: Path) -> dict[str, Any]:
         localrun.prepare_airflow(env)
         for ds in dates:
             localrun.set_sandbox_clock(server, ds)
+            calls_before = _sandbox_api_calls(server)
             t0 = time.monotonic()
             with console.status(f"crm360_nightly ds={ds}..."):
                 dag_state = localrun.run_dag(env, ds, conf={"push": True}, log_file=paths.state / "logs" / f"{ds}.log")
@@ -82,7 +113,9 @@ def run(scale: str, days: int, seed: int, state: Path) -> dict[str, Any]:
                 "wall_s": round(time.monotonic() - t0, 2),
                 "tasks_s": localrun.task_durations(env, ds),
                 "summary": json.loads(summary_path.read_text()) if summary_path.exists() else None,
+                "salesforce_api_calls": _sandbox_api_calls(server) - calls_before,
             }
+    result["extract"], result["identity"] = _warehouse_facts(paths)
     result["warehouse_mb"] = round(paths.warehouse.stat().st_size / 2**20, 1) if paths.warehouse.exists() else None
     result["peak_child_rss_mb"] = round(_peak_child_rss_mb(), 1)
     result["ok"] = all(r["state"] == "success" for r in result["runs"].values())
@@ -132,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(f"crm360_nightly {ds} (slowest: {slowest[0]} {slowest[1]:.1f}s)", run_result["state"],
                       f"{run_result['wall_s']:.1f}")
     console.print(table)
+    if result.get("identity"):
+        console.print(f"identity vs ground truth: precision {result['identity']['precision']}, recall "
+                      f"{result['identity']['recall']} over {result['identity']['records']} records")
+    bulk = sum(1 for e in result.get("extract", []) if e["method"] == "bulk")
+    console.print(f"Salesforce extracts: {len(result.get('extract', []))} (bulk {bulk}); API calls per run: "
+                  + ", ".join(f"{ds} {r['salesforce_api_calls']}" for ds, r in result["runs"].items()))
     console.print(f"warehouse {result['warehouse_mb']} MB · peak child RSS {result['peak_child_rss_mb']} MB · "
                   f"results: {path} (history: {RESULTS / 'history.csv'}) · {time.monotonic() - started:.0f}s in all")
     return 0 if result["ok"] else 1
