@@ -129,9 +129,10 @@ final as (
         record_counts.sfdc_contact_count,
         record_counts.sfdc_lead_count,
         coalesce(order_facts.order_count, 0) as order_count,
-        round(coalesce(order_facts.lifetime_value, 0), 2) as lifetime_value,
+        {{ round_to('coalesce(order_facts.lifetime_value, 0)', 2) }} as lifetime_value,
         '{{ var("reporting_currency") }}' as reporting_currency,
-        round(coalesce(order_facts.lifetime_value, 0) / nullif(order_facts.order_count, 0), 2) as average_order_value,
+        {{ round_to('coalesce(order_facts.lifetime_value, 0) / nullif(order_facts.order_count, 0)', 2) }}
+            as average_order_value,
         coalesce(order_facts.orders_without_fx_rate, 0) as orders_without_fx_rate,
         cast(order_facts.first_ordered_at as date) as first_order_date,
         cast(order_facts.last_ordered_at as date) as last_order_date,

@@ -37,7 +37,7 @@ def dbt_env(warehouse_path: Path, landing_root: Path) -> dict[str, str]:
 
 
 def run_build(project_dir: Path, warehouse_path: Path, landing_root: Path, ds: str,
-              full_refresh: bool = False, select: str | None = None) -> DbtBuildResult:
+              full_refresh: bool = False, select: str | None = None, target: str | None = None) -> DbtBuildResult:
     """`dbt build` for run date `ds`; raises DbtBuildFailed naming the first failing node."""
     from dbt.cli.main import dbtRunner
 
@@ -56,6 +56,8 @@ def run_build(project_dir: Path, warehouse_path: Path, landing_root: Path, ds: s
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
+    if target:
+        args += ["--target", target]
     outcome = dbtRunner().invoke(args)
     result = DbtBuildResult(ok=bool(outcome.success))
     if outcome.exception is not None:

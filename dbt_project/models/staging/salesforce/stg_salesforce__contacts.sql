@@ -39,10 +39,10 @@ renamed as (
         -- timestamps
         createddate as created_at,
         systemmodstamp as system_modstamp_at,
-        ds as landed_date,
+        ds as landed_date
         -- custom fields (name ending __c) pass through as the org defines them, so a field added in
         -- Salesforce reaches the warehouse without a code change (null on versions landed before it)
-        columns('.*__c$')
+        {{ custom_fields(source('salesforce', 'contact')) }}
     from versions
     where version_rank = 1
 )

@@ -23,9 +23,9 @@ renamed as (
         type as call_type,
         event as event_name,
         name as page_name,
-        json_extract_string(traits, '$.email') as traits_email,
-        {{ normalize_email("json_extract_string(traits, '$.email')") }} as traits_email_normalized,
-        json_extract_string(traits, '$.phone') as traits_phone,
+        {{ json_text('traits', 'email') }} as traits_email,
+        {{ normalize_email(json_text('traits', 'email')) }} as traits_email_normalized,
+        {{ json_text('traits', 'phone') }} as traits_phone,
         -- timestamps
         event_at,
         ds as landed_date

@@ -1,0 +1,37 @@
+{#- SQL that differs between the warehouses crm360 builds on (DuckDB by default, Postgres). -#}
+
+{#- The text value of a top-level key of a JSON text column. -#}
+{% macro json_text(column, key) -%}
+    {{ return(adapter.dispatch('json_text', 'crm360')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, key) -%}
+    json_extract_string({{ column }}, '$.{{ key }}')
+{%- endmacro %}
+
+{% macro postgres__json_text(column, key) -%}
+    (cast({{ column }} as json) ->> '{{ key }}')
+{%- endmacro %}
+
+{#- The Salesforce custom fields (names ending __c) of a landed object, as extra select items
+    (each with a leading comma), so that a field added in the org reaches staging unchanged. -#}
+{% macro custom_fields(relation) -%}
+    {{ return(adapter.dispatch('custom_fields', 'crm360')(relation)) }}
+{%- endmacro %}
+
+{% macro default__custom_fields(relation) -%}
+    , columns('.*__c$')
+{%- endmacro %}
+
+{% macro postgres__custom_fields(relation) -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(relation) if column.name.lower().endswith('__c') %}
+    , {{ adapter.quote(column.name) }}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- round() of a float to n places, as a float (Postgres rounds to places only numerics). -#}
+{% macro round_to(expression, places) -%}
+    cast(round(cast({{ expression }} as numeric), {{ places }}) as float8)
+{%- endmacro %}
