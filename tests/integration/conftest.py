@@ -113,3 +113,33 @@ def nightly(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytes
 def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as patch:
         yield patch
+
+
+def land_company(root: Path, days: tuple[str, ...], mp: pytest.MonkeyPatch, *, customers: int,
+                 seed: int) -> Path:
+    """Generate a company under `root`, load its CRM into a sandbox org, and run crm360's extract and
+    land stages for `days` with CRM360_HOME=`root` (set on `mp`). The sandbox stops on return;
+    everything crm360 needs afterwards is in the landing zone. Returns the company folder."""
+    from crm360 import tasks
+    from crm360.rundate import RunWindow
+    from crm360.settings import Settings
+    from sandbox.generator import generate, load
+    from sandbox.salesforce.process import start_sandbox
+
+    company = root / "company"
+    generate(customers=customers, days=len(days), end_date=days[-1], seed=seed, out=company)
+    with start_sandbox(root / "sandbox") as sandbox:
+        mp.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
+        server = json.loads(sandbox.server_file.read_text())
+        load(company, sandbox.server_file)
+        localrun.set_sandbox_clock(server, days[-1])
+        mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
+        mp.setenv("CRM360_HOME", str(root))
+        mp.setenv("CRM360_INBOX", str(company / "inbox"))
+        for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS"):
+            mp.delenv(name, raising=False)
+        for ds in days:
+            window = RunWindow.for_day(ds, run_id=f"scheduled__{ds}", run_type="scheduled")
+            tasks.extract_salesforce(window, Settings.from_env())
+            tasks.land_channels(window, Settings.from_env())
+    return company

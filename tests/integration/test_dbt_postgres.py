@@ -7,22 +7,17 @@ project is built with `--target postgres`. Both must agree on every person.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from crm360 import tasks
-from crm360.rundate import RunWindow
 from crm360.settings import Settings
 from crm360.transform.dbt import run_build
 from crm360.transform.postgres import load_landing
-from sandbox import localrun
-from sandbox.generator import generate, load
-from sandbox.salesforce.process import start_sandbox
 from tests.conftest import require
+from tests.integration.conftest import land_company
 
 pytestmark = pytest.mark.integration
 
@@ -50,22 +45,7 @@ def test_the_project_builds_on_postgres_with_the_same_people(tmp_path: Path, mon
         cur.execute(f"drop database if exists {database}")
         cur.execute(f"create database {database}")
     try:
-        company = tmp_path / "company"
-        generate(customers=800, days=len(DAYS), end_date=DAYS[-1], seed=13, out=company)
-        with start_sandbox(tmp_path / "sandbox") as sandbox:
-            monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
-            server = json.loads(sandbox.server_file.read_text())
-            load(company, sandbox.server_file)
-            localrun.set_sandbox_clock(server, DAYS[-1])
-            monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
-            monkeypatch.setenv("CRM360_HOME", str(tmp_path))
-            monkeypatch.setenv("CRM360_INBOX", str(company / "inbox"))
-            for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS"):
-                monkeypatch.delenv(name, raising=False)
-            for ds in DAYS:
-                window = RunWindow.for_day(ds, run_id=f"scheduled__{ds}", run_type="scheduled")
-                tasks.extract_salesforce(window, Settings.from_env())
-                tasks.land_channels(window, Settings.from_env())
+        land_company(tmp_path, DAYS, monkeypatch, customers=800, seed=13)
         settings = Settings.from_env()
         run_build(settings.dbt_project_dir, settings.warehouse_path, settings.landing_root, DAYS[-1])
 

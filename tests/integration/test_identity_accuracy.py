@@ -19,10 +19,8 @@ import pytest
 from crm360 import tasks
 from crm360.rundate import RunWindow
 from crm360.settings import Settings
-from sandbox import localrun
 from sandbox.evaluate import pairwise, truth_by_record_key
-from sandbox.generator import generate, load
-from sandbox.salesforce.process import start_sandbox
+from tests.integration.conftest import land_company
 
 pytestmark = pytest.mark.integration
 
@@ -35,22 +33,8 @@ RECALL_FLOOR = 0.97
 @pytest.fixture(scope="module")
 def stitched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[tuple[str, str]], Path]]:
     root = tmp_path_factory.mktemp("identity")
-    company = root / "company"
-    generate(customers=2000, days=len(DAYS), end_date=DAYS[-1], seed=7, out=company)
-    with start_sandbox(root / "sandbox") as sandbox, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
-        server = json.loads(sandbox.server_file.read_text())
-        load(company, sandbox.server_file)
-        localrun.set_sandbox_clock(server, DAYS[-1])
-        mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
-        mp.setenv("CRM360_HOME", str(root))
-        mp.setenv("CRM360_INBOX", str(company / "inbox"))
-        for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS"):
-            mp.delenv(name, raising=False)
-        for ds in DAYS:
-            window = RunWindow.for_day(ds, run_id=f"scheduled__{ds}", run_type="scheduled")
-            tasks.extract_salesforce(window, Settings.from_env())
-            tasks.land_channels(window, Settings.from_env())
+    with pytest.MonkeyPatch.context() as mp:
+        company = land_company(root, DAYS, mp, customers=2000, seed=7)
         tasks.dbt_build(RunWindow.for_day(DAYS[-1]), Settings.from_env())
         con = duckdb.connect(str(root / "warehouse" / "crm360.duckdb"))
         rows = con.execute("select record_key, customer_id from intermediate.int_customers_stitched").fetchall()
