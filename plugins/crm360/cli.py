@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,14 +28,19 @@ STAGES = ("extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build"
           "push_to_salesforce", "run_summary")
 
 
+def _read_warehouse(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-only; exits with a clear message when nothing has created it yet."""
+    if not settings.warehouse_path.exists():
+        console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")
+        raise typer.Exit(1)
+    return warehouse.connect(settings.warehouse_path, read_only=True)
+
+
 @app.command()
 def partitions(source: Annotated[str | None, typer.Option(help="only this source, e.g. salesforce")] = None) -> None:
     """List landed partitions: source, entity, date, how it was landed, rows landed and quarantined."""
     settings = Settings.from_env()
-    if not settings.warehouse_path.exists():
-        console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")
-        raise typer.Exit(1)
-    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+    with _read_warehouse(settings) as con:
         rows = con.execute(
             f"select source, entity, cast(ds as varchar), mode, rows_landed, rows_quarantined "
             f"from {warehouse.OPS_SCHEMA}.landed_partitions where ? is null or source = ? "
@@ -68,11 +75,7 @@ def explain(who: Annotated[str, typer.Argument(help="a customer_id (cus_...) or 
     """Show the records that make up a person and the identifiers that joined them (masked)."""
     from crm360.identity import explain as explain_person
 
-    settings = Settings.from_env()
-    if not settings.warehouse_path.exists():
-        console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")
-        raise typer.Exit(1)
-    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+    with _read_warehouse(Settings.from_env()) as con:
         found = explain_person(con, who)
     if found is None:
         console.print("no such person in intermediate.int_customers_stitched")

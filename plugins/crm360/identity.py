@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from crm360.warehouse import OPS_SCHEMA
+from crm360.warehouse import OPS_SCHEMA, insert_rows
 
 SNAPSHOT_DAYS = 14
 
@@ -122,11 +122,9 @@ def observe(con: duckdb.DuckDBPyConnection, ds: str, run_id: str, max_cluster: i
         report.changes = _changes(con, ds, previous)
         report.merges = sum(1 for c in report.changes if c["kind"] == "merge")
         report.splits = sum(1 for c in report.changes if c["kind"] == "split")
-        if report.changes:
-            con.executemany(
-                f"insert into {OPS_SCHEMA}.identity_changes values (?, ?, ?, ?, ?, ?, now())",
-                [[ds, run_id, c["kind"], c["customer_id"], json.dumps(c["other"]), c["records"]]
-                 for c in report.changes])
+        insert_rows(con, "identity_changes", ["ds", "run_id", "kind", "customer_id", "other_customer_ids", "records"],
+                    [(ds, run_id, c["kind"], c["customer_id"], json.dumps(c["other"]), c["records"])
+                     for c in report.changes])
     con.execute(f"""delete from {OPS_SCHEMA}.identity_snapshots where ds not in (
         select distinct ds from {OPS_SCHEMA}.identity_snapshots order by ds desc limit {SNAPSHOT_DAYS})""")
     if report.largest_cluster > max_cluster:

@@ -129,7 +129,26 @@ def record_metrics(con: duckdb.DuckDBPyConnection, run_id: str, ds: str, stage: 
     """Record a stage's numbers for the run; re-running the stage replaces them."""
     detail = detail or {}
     con.execute(f"delete from {OPS_SCHEMA}.stage_metrics where run_id = ? and stage = ?", [run_id, stage])
-    rows = [(run_id, ds, stage, k, float(v), detail.get(k)) for k, v in metrics.items()]
-    if rows:
-        con.executemany(
-            f"insert into {OPS_SCHEMA}.stage_metrics values (?, ?, ?, ?, ?, ?, now())", rows)
+    insert_rows(con, "stage_metrics", ["run_id", "ds", "stage", "metric", "value", "detail"],
+                [(run_id, ds, stage, k, float(v), detail.get(k)) for k, v in metrics.items()])
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, names: list[str], rows: list[tuple],
+                replace: bool = False) -> None:
+    """Insert `rows` (tuples in `names` order) into crm360_ops.`table`, whose last column is a
+    timestamp filled with now(), as one Arrow batch: DuckDB's executemany costs milliseconds a row.
+    A `ds` column given as 'YYYY-MM-DD' text is cast to a date."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    columns = zip(*rows, strict=True)
+    batch = pa.table({name: list(values) for name, values in zip(names, columns, strict=True)})
+    if "ds" in names and pa.types.is_string(batch.schema.field("ds").type):
+        batch = batch.set_column(names.index("ds"), "ds", batch.column("ds").cast(pa.date32()))
+    con.register("crm360_rows", batch)
+    try:
+        con.execute(f"insert {'or replace ' if replace else ''}into {OPS_SCHEMA}.{table} "
+                    "select *, now() from crm360_rows")
+    finally:
+        con.unregister("crm360_rows")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from crm360 import warehouse
 from crm360.activation.mapping import PublishMap
 from crm360.warehouse import OPS_SCHEMA
 
@@ -161,24 +162,10 @@ def execute_push(sf: Salesforce, con: duckdb.DuckDBPyConnection, plan: PushPlan,
         result.sent += len(chunk)
         result.succeeded += sum(1 for h in history if h[5])
         result.failed += sum(1 for h in history if not h[5])
-        _bulk_insert(con, f"insert into {OPS_SCHEMA}.sync_history select *, now() from batch", history,
-                     ["run_id", "ds", "sobject", "record_id", "operation", "success", "error", "fields"])
-        if state:  # values are canonical strings already (see canonical())
-            _bulk_insert(con, f"insert or replace into {OPS_SCHEMA}.sync_state select *, now() from batch", state,
-                         ["sobject", "record_id", "field", "value", "run_id", "ds"])
+        warehouse.insert_rows(con, "sync_history", ["run_id", "ds", "sobject", "record_id", "operation", "success",
+                                                     "error", "fields"], history)
+        # values are canonical strings already (see canonical())
+        warehouse.insert_rows(con, "sync_state", ["sobject", "record_id", "field", "value", "run_id", "ds"], state,
+                              replace=True)
     return result
 
-
-def _bulk_insert(con: duckdb.DuckDBPyConnection, sql: str, rows: list[tuple], names: list[str]) -> None:
-    """Insert rows through one Arrow batch (executemany costs milliseconds per row in DuckDB)."""
-    import pyarrow as pa
-
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-    batch = pa.table({name: list(values) for name, values in zip(names, columns, strict=True)})
-    if "ds" in names:
-        batch = batch.set_column(names.index("ds"), "ds", batch.column("ds").cast(pa.date32()))
-    con.register("batch", batch)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister("batch")

@@ -267,7 +267,7 @@ def _bulk_batches(sf: Salesforce, sobject: str, soql: str, fields: list[dict[str
             yield pacsv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert)
 
 
-def extract_object(session: SalesforceSession | Salesforce, sobject: str, window: RunWindow, root: Path,
+def extract_object(session: SalesforceSession, sobject: str, window: RunWindow, root: Path,
                    overlap: timedelta, force: bool = False, *, bulk_threshold: int = 0,
                    attempts: int = 3, retry_wait_seconds: float = 2.0,
                    bulk_wait_seconds: float = 5.0) -> ObjectExtract:
@@ -280,9 +280,6 @@ def extract_object(session: SalesforceSession | Salesforce, sobject: str, window
         rows = pq.ParquetFile(target).metadata.num_rows
         log.info("%s ds=%s already landed (%d rows): reused, not re-extracted", sobject, window.ds_str, rows)
         return ObjectExtract(sobject, window.ds_str, "reused", rows, 0, None, target, 0, None, None)
-    if not isinstance(session, SalesforceSession):
-        client = session
-        session = SalesforceSession(lambda: client)
 
     mode, where = plan_window(root, sobject, window, overlap)
     what = f"{sobject} ds={window.ds_str}"
