@@ -109,6 +109,46 @@ def nightly(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytes
         yield runs
 
 
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A sandbox org for the test module; requests trust its CA (REQUESTS_CA_BUNDLE wins over verify=)."""
+    from sandbox.salesforce.process import start_sandbox
+
+    with start_sandbox(tmp_path_factory.mktemp("sf-org")) as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REQUESTS_CA_BUNDLE", server.ca_path)
+        yield server
+
+
+@pytest.fixture
+def sf(sandbox: Any) -> Any:
+    """simple-salesforce, unmodified, logged in to the module's sandbox org."""
+    from simple_salesforce import Salesforce
+
+    return Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
+                      security_token="sandbox-token", domain=sandbox.domain)
+
+
+def seed(sandbox: Any, obj: str, records: list[dict]) -> None:
+    """Insert records as given (Ids and audit timestamps included) through the sandbox's admin API."""
+    import requests
+
+    response = requests.post(sandbox.url("/sandbox/seed"), json={"object": obj, "records": records},
+                             verify=sandbox.ca_path, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"inserted": len(records)}
+
+
+def use_crm360_home(mp: pytest.MonkeyPatch, home: Path, server: dict[str, Any], inbox: Path | None = None) -> None:
+    """Point crm360's settings at `home` and its Salesforce connection at the sandbox org `server`."""
+    mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
+    mp.setenv("CRM360_HOME", str(home))
+    if inbox is not None:
+        mp.setenv("CRM360_INBOX", str(inbox))
+    for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS",
+                 *(("CRM360_INBOX",) if inbox is None else ())):
+        mp.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as patch:
@@ -133,11 +173,7 @@ def land_company(root: Path, days: tuple[str, ...], mp: pytest.MonkeyPatch, *, c
         server = json.loads(sandbox.server_file.read_text())
         load(company, sandbox.server_file)
         localrun.set_sandbox_clock(server, days[-1])
-        mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
-        mp.setenv("CRM360_HOME", str(root))
-        mp.setenv("CRM360_INBOX", str(company / "inbox"))
-        for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS"):
-            mp.delenv(name, raising=False)
+        use_crm360_home(mp, root, server, inbox=company / "inbox")
         for ds in days:
             window = RunWindow.for_day(ds, run_id=f"scheduled__{ds}", run_type="scheduled")
             tasks.extract_salesforce(window, Settings.from_env())

@@ -23,6 +23,7 @@ from crm360.settings import Settings
 from sandbox import localrun
 from sandbox.generator import generate, load
 from sandbox.salesforce.process import start_sandbox
+from tests.integration.conftest import use_crm360_home
 
 pytestmark = pytest.mark.integration
 
@@ -51,14 +52,6 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
         yield Org(server=server, company=company)
 
 
-def _use_home(mp: pytest.MonkeyPatch, home: Path, org: Org) -> None:
-    mp.setenv("CRM360_HOME", str(home))
-    mp.setenv("CRM360_INBOX", str(org.company / "inbox"))
-    for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_SF_OBJECTS"):
-        mp.delenv(name, raising=False)
-    mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(org.server))
-
-
 def _land(ds: str, run_type: str = "scheduled", **params: object) -> dict:
     window = RunWindow.for_day(ds, run_id=f"{run_type}__{ds}", run_type=run_type, params=params)
     settings = Settings.from_env()
@@ -75,7 +68,7 @@ def nightly(org: Org, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     home = tmp_path_factory.mktemp("nightly-home")
     requests.post(f"{org.server['instance_url']}/sandbox/reset", verify=org.server["ca"], timeout=30)
     with pytest.MonkeyPatch.context() as mp:
-        _use_home(mp, home, org)
+        use_crm360_home(mp, home, org.server, inbox=org.company / "inbox")
         for ds in DAYS:
             org.replay_through(ds)
             _land(ds)
@@ -92,7 +85,7 @@ def test_nightly_runs_land_every_date(nightly: tuple[Path, dict[str, bytes]]) ->
 def test_rerunning_a_date_reproduces_its_partitions(org: Org, nightly: tuple[Path, dict[str, bytes]]) -> None:
     home, snapshot = nightly
     with pytest.MonkeyPatch.context() as mp:
-        _use_home(mp, home, org)
+        use_crm360_home(mp, home, org.server, inbox=org.company / "inbox")
         result = _land(DAYS[1])
     assert {info["mode"] for info in result["salesforce"]["objects"].values()} == {"reused"}
     assert _snapshot(home) == snapshot
@@ -108,7 +101,7 @@ def test_backfill_after_later_edits_reproduces_the_nightly_landing_zone(
         home / "data" / "landing" / "salesforce" / "contact" / f"ds={ds}" / "part-00000.parquet").to_pylist()}
     assert any(rid in first and later[rid] > first[rid] for rid in later)
     with pytest.MonkeyPatch.context() as mp:
-        _use_home(mp, home, org)
+        use_crm360_home(mp, home, org.server, inbox=org.company / "inbox")
         for ds in DAYS:
             _land(ds, run_type="backfill")
     assert _snapshot(home) == snapshot
@@ -118,7 +111,7 @@ def test_dates_out_of_order_work_and_channels_land_the_same(
         org: Org, nightly: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
     _, snapshot = nightly
     with pytest.MonkeyPatch.context() as mp:
-        _use_home(mp, tmp_path, org)
+        use_crm360_home(mp, tmp_path, org.server, inbox=org.company / "inbox")
         org.replay_through(DAYS[-1])
         modes = {}
         for ds in (DAYS[2], DAYS[0], DAYS[1]):

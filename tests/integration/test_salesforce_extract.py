@@ -7,7 +7,6 @@ Salesforce connection (from AIRFLOW_CONN_SALESFORCE_DEFAULT) and simple-salesfor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,17 +18,12 @@ import requests
 from crm360 import tasks
 from crm360.rundate import RunWindow
 from crm360.settings import Settings
-from sandbox.salesforce.process import SandboxProcess, start_sandbox
+from sandbox.salesforce.process import SandboxProcess
+from tests.integration.conftest import seed, use_crm360_home
 
 pytestmark = pytest.mark.integration
 
 DS = "2026-11-20"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with start_sandbox(tmp_path_factory.mktemp("extract-sandbox")) as server:
-        yield server
 
 
 @pytest.fixture()
@@ -39,16 +33,10 @@ def env(sandbox: SandboxProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                   verify=sandbox.ca_path, timeout=30).raise_for_status()
     requests.post(sandbox.url("/sandbox/clock"), json={"now": "2026-11-21T00:30:00Z"},
                   verify=sandbox.ca_path, timeout=30).raise_for_status()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
-    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", json.dumps({
-        "conn_type": "salesforce", "login": "integration@crm360.sandbox", "password": "sandbox-password",
-        "extra": {"security_token": "sandbox-token", "domain": sandbox.domain}}))
-    monkeypatch.setenv("CRM360_HOME", str(tmp_path))
+    use_crm360_home(monkeypatch, tmp_path, sandbox.info)
     monkeypatch.setenv("CRM360_SF_OBJECTS", "Contact")
     monkeypatch.setenv("CRM360_SF_RETRY_WAIT_SECONDS", "0.05")
     monkeypatch.setenv("CRM360_BULK_WAIT_SECONDS", "0.05")
-    for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_INBOX"):
-        monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 
@@ -56,12 +44,6 @@ def _contacts(n: int, created: str, stamp: str, start: int = 0, **extra: object)
     return [{"Id": f"0035g{i:010d}AAA"[:15], "LastName": f"Person {i}", "FirstName": "Alex",
              "Email": f"p{i}@example.com", "CreatedDate": created, "SystemModstamp": stamp,
              "LastModifiedDate": stamp, **extra} for i in range(start, start + n)]
-
-
-def _seed(sandbox: SandboxProcess, obj: str, records: list[dict]) -> None:
-    response = requests.post(sandbox.url("/sandbox/seed"), json={"object": obj, "records": records},
-                             verify=sandbox.ca_path, timeout=120)
-    assert response.status_code == 200, response.text
 
 
 def _partition(home: Path, ds: str = DS) -> Path:
@@ -78,16 +60,16 @@ def _ops(home: Path, sql: str) -> list[tuple]:
 
 def test_first_run_fills_from_current_state_then_captures_changes_and_deletes(
         sandbox: SandboxProcess, env: Path) -> None:
-    _seed(sandbox, "Contact", _contacts(30, "2026-06-01T10:00:00.000+0000", "2026-10-01T10:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(30, "2026-06-01T10:00:00.000+0000", "2026-10-01T10:00:00.000+0000"))
     first = tasks.extract_salesforce(RunWindow.for_day("2026-11-19"), Settings.from_env())
     assert first["objects"]["Contact"]["mode"] == "current_state"
     assert pq.read_table(_partition(env, "2026-11-19")).num_rows == 30
     # on ds: 3 edited, 1 deleted, 2 created; one edited before the overlap window must not come back
-    _seed(sandbox, "Contact", _contacts(3, "2026-11-20T00:00:00.000+0000", "2026-11-20T08:00:00.000+0000",
+    seed(sandbox, "Contact", _contacts(3, "2026-11-20T00:00:00.000+0000", "2026-11-20T08:00:00.000+0000",
                                         start=100))
-    _seed(sandbox, "Contact", _contacts(1, "2026-06-01T10:00:00.000+0000", "2026-11-20T09:00:00.000+0000",
+    seed(sandbox, "Contact", _contacts(1, "2026-06-01T10:00:00.000+0000", "2026-11-20T09:00:00.000+0000",
                                         start=200, IsDeleted=True))
-    _seed(sandbox, "Contact", _contacts(1, "2026-06-01T10:00:00.000+0000", "2026-11-19T12:00:00.000+0000",
+    seed(sandbox, "Contact", _contacts(1, "2026-06-01T10:00:00.000+0000", "2026-11-19T12:00:00.000+0000",
                                         start=300))
     result = tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
     info = result["objects"]["Contact"]
@@ -103,7 +85,7 @@ def test_first_run_fills_from_current_state_then_captures_changes_and_deletes(
 
 def test_bulk_and_rest_land_the_same_partition(sandbox: SandboxProcess, env: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    _seed(sandbox, "Contact", _contacts(250, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:04:05.000+0000",
+    seed(sandbox, "Contact", _contacts(250, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:04:05.000+0000",
                                         Birthdate="1990-02-03", HasOptedOutOfEmail=True))
     rest = tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
     assert rest["objects"]["Contact"]["method"] == "rest"
@@ -119,10 +101,10 @@ def test_bulk_and_rest_land_the_same_partition(sandbox: SandboxProcess, env: Pat
 
 
 def test_a_landed_date_is_reused_not_re_extracted(sandbox: SandboxProcess, env: Path) -> None:
-    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
     tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
     landed = _partition(env).read_bytes()
-    _seed(sandbox, "Contact", _contacts(2, "2026-06-01T10:00:00.000+0000", "2026-11-20T05:00:00.000+0000",
+    seed(sandbox, "Contact", _contacts(2, "2026-06-01T10:00:00.000+0000", "2026-11-20T05:00:00.000+0000",
                                         start=50))
     again = tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
     assert again["objects"]["Contact"]["mode"] == "reused"
@@ -133,7 +115,7 @@ def test_a_landed_date_is_reused_not_re_extracted(sandbox: SandboxProcess, env: 
 
 
 def test_run_over_the_api_budget_stops_before_extracting(sandbox: SandboxProcess, env: Path) -> None:
-    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
     requests.post(sandbox.url("/sandbox/limits"), json={"daily_api_limit": 1000, "api_used": 499},
                   verify=sandbox.ca_path, timeout=30).raise_for_status()
     with pytest.raises(tasks.ApiBudgetExceeded, match=r"needs about \d+ API calls; \d+ of 1000"):
@@ -144,7 +126,7 @@ def test_run_over_the_api_budget_stops_before_extracting(sandbox: SandboxProcess
 def test_an_expired_session_is_recovered_by_logging_in_again(sandbox: SandboxProcess, env: Path) -> None:
     from crm360.salesforce import client, extract
 
-    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
     session = extract.SalesforceSession(lambda: client.connect("salesforce_default"))
     assert session.sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 5
     expired = requests.post(sandbox.url("/sandbox/expire-sessions"), verify=sandbox.ca_path, timeout=30).json()
@@ -169,7 +151,7 @@ def no_faults(sandbox: SandboxProcess) -> Iterator[None]:
 
 
 def test_server_errors_are_retried_with_backoff(sandbox: SandboxProcess, env: Path, no_faults: None) -> None:
-    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
     _fault(sandbox, {"kind": "error", "status": 503, "path": "/queryAll", "times": 2})
     result = tasks.extract_salesforce(RunWindow.for_day(DS), Settings.from_env())
     assert result["objects"]["Contact"]["rows"] == 5
@@ -177,7 +159,7 @@ def test_server_errors_are_retried_with_backoff(sandbox: SandboxProcess, env: Pa
 
 def test_a_failed_bulk_job_is_retried(sandbox: SandboxProcess, env: Path, no_faults: None,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    _seed(sandbox, "Contact", _contacts(150, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(150, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
     monkeypatch.setenv("CRM360_SF_BULK_THRESHOLD", "100")
     _fault(sandbox, {"kind": "fail_job", "object": "Contact", "jobType": "V2Query", "times": 1,
                      "message": "InternalServerError"})
@@ -187,7 +169,7 @@ def test_a_failed_bulk_job_is_retried(sandbox: SandboxProcess, env: Path, no_fau
 
 def test_an_org_that_stays_down_fails_clearly_and_lands_nothing(sandbox: SandboxProcess, env: Path,
                                                                 no_faults: None) -> None:
-    _seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
+    seed(sandbox, "Contact", _contacts(5, "2026-06-01T10:00:00.000+0000", "2026-11-20T03:00:00.000+0000"))
     _fault(sandbox, {"kind": "error", "status": 503, "path": "/queryAll"})
     from crm360.salesforce.extract import ExtractError
 

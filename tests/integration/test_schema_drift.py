@@ -9,8 +9,6 @@ Real sandbox org, real extract, real dbt.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,17 +20,12 @@ from crm360 import tasks
 from crm360.rundate import RunWindow
 from crm360.settings import Settings
 from sandbox import localrun
-from sandbox.salesforce.process import SandboxProcess, start_sandbox
+from sandbox.salesforce.process import SandboxProcess
+from tests.integration.conftest import seed, use_crm360_home
 
 pytestmark = pytest.mark.integration
 
 DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with start_sandbox(tmp_path_factory.mktemp("drift-sandbox")) as server:
-        yield server
 
 
 def _post(sandbox: SandboxProcess, path: str, body: object) -> requests.Response:
@@ -66,22 +59,16 @@ def _staged(home: Path) -> dict[str, object]:
 
 def test_a_field_added_then_removed_keeps_every_run_green(sandbox: SandboxProcess, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
-    server = json.loads(sandbox.server_file.read_text())
-    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", localrun.salesforce_connection(server))
-    monkeypatch.setenv("CRM360_HOME", str(tmp_path))
-    for name in ("CRM360_WAREHOUSE", "CRM360_LANDING", "CRM360_REPORTS", "CRM360_INBOX", "CRM360_SF_OBJECTS"):
-        monkeypatch.delenv(name, raising=False)
+    server = sandbox.info
+    use_crm360_home(monkeypatch, tmp_path, server)
 
     # day 1: the org without the field
-    _post(sandbox, "/sandbox/seed", {"object": "Contact", "records": [
-        _contact(i, "2026-11-18T09:00:00.000+0000") for i in range(5)]})
+    seed(sandbox, "Contact", [_contact(i, "2026-11-18T09:00:00.000+0000") for i in range(5)])
     localrun.set_sandbox_clock(server, DAYS[0])
     _run(DAYS[0])
     # day 2: an admin adds Tier__c; two Contacts get a value
     _post(sandbox, "/sandbox/schema/Contact/fields", {"name": "Tier__c", "type": "string", "length": 20})
-    _post(sandbox, "/sandbox/seed", {"object": "Contact", "records": [
-        _contact(i, "2026-11-19T10:00:00.000+0000", Tier__c="gold") for i in (1, 2)]})
+    seed(sandbox, "Contact", [_contact(i, "2026-11-19T10:00:00.000+0000", Tier__c="gold") for i in (1, 2)])
     localrun.set_sandbox_clock(server, DAYS[1])
     assert _run(DAYS[1])["schema_change"] == {"added": ["Tier__c"], "removed": []}
     staged = _staged(tmp_path)
@@ -89,7 +76,7 @@ def test_a_field_added_then_removed_keeps_every_run_green(sandbox: SandboxProces
     # day 3: the field is deleted again; one Contact changes
     requests.delete(sandbox.url("/sandbox/schema/Contact/fields/Tier__c"), verify=sandbox.ca_path,
                     timeout=30).raise_for_status()
-    _post(sandbox, "/sandbox/seed", {"object": "Contact", "records": [_contact(1, "2026-11-20T08:00:00.000+0000")]})
+    seed(sandbox, "Contact", [_contact(1, "2026-11-20T08:00:00.000+0000")])
     localrun.set_sandbox_clock(server, DAYS[2])
     assert _run(DAYS[2])["schema_change"] == {"added": [], "removed": ["Tier__c"]}
     con = duckdb.connect(str(tmp_path / "warehouse" / "crm360.duckdb"))

@@ -14,6 +14,7 @@ import requests
 from sandbox.salesforce.config import SandboxConfig
 from sandbox.salesforce.process import SandboxProcess, start_sandbox
 from sandbox.salesforce.server import client_settings
+from tests.integration.conftest import seed
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +39,6 @@ def hook(sandbox: SandboxProcess) -> Any:  # Airflow is imported lazily
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
     return SalesforceHook(salesforce_conn_id="salesforce_default")
-
-
-def seed(sandbox: SandboxProcess, obj: str, records: list[dict]) -> None:
-    requests.post(sandbox.url("/sandbox/seed"), json={"object": obj, "records": records},
-                  timeout=30).raise_for_status()
 
 
 def test_connection_test_and_org(hook, sandbox: SandboxProcess) -> None:

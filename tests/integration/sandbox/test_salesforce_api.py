@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from simple_salesforce.exceptions import (
 )
 
 from sandbox.salesforce.process import SandboxProcess, start_sandbox
+from tests.integration.conftest import seed
 
 pytestmark = pytest.mark.integration
 
@@ -30,29 +30,10 @@ CLIENT_SECRET = "sandbox-secret"
 SF_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with start_sandbox(tmp_path_factory.mktemp("sf-sandbox")) as server, pytest.MonkeyPatch.context() as mp:
-        # requests lets REQUESTS_CA_BUNDLE win over Session.verify, so trust the sandbox CA through it
-        mp.setenv("REQUESTS_CA_BUNDLE", server.ca_path)
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def clean_org(sandbox: SandboxProcess) -> None:
     requests.post(sandbox.url("/sandbox/reset"), timeout=10).raise_for_status()
     requests.post(sandbox.url("/sandbox/limits"), json={"daily_api_limit": 100000}, timeout=10).raise_for_status()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxProcess) -> Salesforce:
-    return Salesforce(username=USERNAME, password=PASSWORD, security_token=TOKEN, domain=sandbox.domain)
-
-
-def seed(sandbox: SandboxProcess, obj: str, records: list[dict]) -> None:
-    response = requests.post(sandbox.url("/sandbox/seed"), json={"object": obj, "records": records}, timeout=60)
-    assert response.status_code == 200, response.text
-    assert response.json() == {"inserted": len(records)}
 
 
 def error_code(exc: pytest.ExceptionInfo) -> str:

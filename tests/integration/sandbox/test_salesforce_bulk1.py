@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -14,16 +13,9 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from sandbox.salesforce.process import SandboxProcess, start_sandbox
+from sandbox.salesforce.process import SandboxProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with start_sandbox(tmp_path_factory.mktemp("sf-bulk1")) as server, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REQUESTS_CA_BUNDLE", server.ca_path)
-        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +23,6 @@ def clean_org(sandbox: SandboxProcess) -> None:
     requests.post(sandbox.url("/sandbox/reset"), timeout=10).raise_for_status()
     requests.post(sandbox.url("/sandbox/limits"), json={"bulk_batch_limit": 15000, "bulk_batches_used": 0},
                   timeout=10).raise_for_status()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxProcess) -> Salesforce:
-    return Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
-                      security_token="sandbox-token", domain=sandbox.domain)
 
 
 def test_insert_update_upsert_delete_and_query(sf: Salesforce) -> None:

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import pytest
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceGeneralError, SalesforceOperationError
 
-from sandbox.salesforce.process import SandboxProcess, start_sandbox
+from sandbox.salesforce.process import SandboxProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with start_sandbox(tmp_path_factory.mktemp("sf-faults")) as server, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REQUESTS_CA_BUNDLE", server.ca_path)
-        yield server
 
 
 @pytest.fixture(autouse=True)
 def clean_org(sandbox: SandboxProcess) -> None:
     requests.post(sandbox.url("/sandbox/reset"), timeout=10).raise_for_status()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxProcess) -> Salesforce:
-    return Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
-                      security_token="sandbox-token", domain=sandbox.domain)
 
 
 def add_fault(sandbox: SandboxProcess, **rule: object) -> dict:

@@ -45,12 +45,6 @@ def clean_org(sandbox: SandboxProcess) -> None:
     requests.post(sandbox.url("/sandbox/reset"), timeout=10).raise_for_status()
 
 
-@pytest.fixture
-def sf(sandbox: SandboxProcess) -> Salesforce:
-    return Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
-                      security_token="sandbox-token", domain=sandbox.domain)
-
-
 def fields(sf: Salesforce, obj: str) -> dict[str, dict]:
     return {f["name"]: f for f in getattr(sf, obj).describe()["fields"]}
 

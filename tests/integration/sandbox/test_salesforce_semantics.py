@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import pytest
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
-from sandbox.salesforce.process import SandboxProcess, start_sandbox
+from sandbox.salesforce.process import SandboxProcess
 
 pytestmark = pytest.mark.integration
 
 NS = {"sf": "urn:partner.soap.sforce.com"}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with start_sandbox(tmp_path_factory.mktemp("sf-semantics")) as server, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REQUESTS_CA_BUNDLE", server.ca_path)
-        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -30,12 +22,6 @@ def clean_org(sandbox: SandboxProcess) -> None:
     requests.post(sandbox.url("/sandbox/limits"), timeout=10, json={
         "bulk_query_job_limit": 10000, "bulk_query_jobs_used": 0, "bulk_batch_limit": 15000, "bulk_batches_used": 0,
     }).raise_for_status()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxProcess) -> Salesforce:
-    return Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
-                      security_token="sandbox-token", domain=sandbox.domain)
 
 
 def soap(sf: Salesforce, body: str, session: str | None = None) -> requests.Response:
