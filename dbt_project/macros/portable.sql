@@ -35,3 +35,16 @@
 {% macro round_to(expression, places) -%}
     cast(round(cast({{ expression }} as numeric), {{ places }}) as float8)
 {%- endmacro %}
+
+{#- A UTC timestamp (with time zone) as wall-clock time in an IANA zone given by a column. -#}
+{% macro local_time(timestamp, zone) -%}
+    {{ return(adapter.dispatch('local_time', 'crm360')(timestamp, zone)) }}
+{%- endmacro %}
+
+{% macro default__local_time(timestamp, zone) -%}
+    timezone({{ zone }}, {{ timestamp }})
+{%- endmacro %}
+
+{% macro postgres__local_time(timestamp, zone) -%}
+    ({{ timestamp }} at time zone {{ zone }})
+{%- endmacro %}

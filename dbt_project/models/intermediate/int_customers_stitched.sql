@@ -40,6 +40,11 @@ select
     has_opted_out_of_email,
     is_do_not_call,
     is_converted,
+    city,
+    postal_code,
+    country_code,
+    owner_id,
+    time_zone,
     source_priority,
     created_at
 from anchored

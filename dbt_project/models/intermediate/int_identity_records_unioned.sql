@@ -42,7 +42,12 @@ contact_records as (
         false as is_converted,
         cast(null as varchar) as linked_contact_id,
         1 as source_priority,
-        created_at
+        created_at,
+        mailing_city as city,
+        mailing_postal_code as postal_code,
+        mailing_country as country_raw,
+        sfdc_owner_id as owner_id,
+        cast(null as varchar) as time_zone
     from contacts
 ),
 
@@ -63,7 +68,12 @@ lead_records as (
         is_converted,
         sfdc_converted_contact_id as linked_contact_id,
         2 as source_priority,
-        created_at
+        created_at,
+        city,
+        postal_code,
+        country as country_raw,
+        sfdc_owner_id as owner_id,
+        cast(null as varchar) as time_zone
     from leads
 ),
 
@@ -74,6 +84,9 @@ shop_customers as (
         first_name,
         last_name,
         phone,
+        billing_city,
+        billing_zip,
+        billing_country_code,
         ordered_at,
         row_number() over (partition by shop_customer_id order by ordered_at desc) as recency_rank,
         min(ordered_at) over (partition by shop_customer_id) as first_ordered_at
@@ -98,7 +111,12 @@ shop_records as (
         false as is_converted,
         cast(null as varchar) as linked_contact_id,
         3 as source_priority,
-        first_ordered_at as created_at
+        first_ordered_at as created_at,
+        billing_city as city,
+        billing_zip as postal_code,
+        billing_country_code as country_raw,
+        cast(null as varchar) as owner_id,
+        cast(null as varchar) as time_zone
     from shop_customers
     where recency_rank = 1
 ),
@@ -120,7 +138,12 @@ email_records as (
         false as is_converted,
         cast(null as varchar) as linked_contact_id,
         4 as source_priority,
-        min(event_at) as created_at
+        min(event_at) as created_at,
+        cast(null as varchar) as city,
+        cast(null as varchar) as postal_code,
+        cast(null as varchar) as country_raw,
+        cast(null as varchar) as owner_id,
+        cast(null as varchar) as time_zone
     from email_events
     where email_normalized is not null
     group by email_normalized
@@ -143,7 +166,12 @@ web_records as (
         false as is_converted,
         cast(null as varchar) as linked_contact_id,
         5 as source_priority,
-        min(event_at) as created_at
+        min(event_at) as created_at,
+        cast(null as varchar) as city,
+        cast(null as varchar) as postal_code,
+        cast(null as varchar) as country_raw,
+        cast(null as varchar) as owner_id,
+        max(time_zone) as time_zone
     from web_events
     where anonymous_id is not null
     group by anonymous_id
@@ -159,9 +187,17 @@ unioned as (
     select * from email_records
     union all
     select * from web_records
+),
+
+countries as (
+    select * from {{ ref('countries') }}
 )
 
+-- country as an ISO code whether the source wrote a code (shop) or a name (CRM)
 select
-    source || ':' || record_id as record_key,
-    *
+    unioned.source || ':' || unioned.record_id as record_key,
+    unioned.*,
+    coalesce(by_code.country_code, by_name.country_code) as country_code
 from unioned
+left join countries as by_code on upper(trim(unioned.country_raw)) = by_code.country_code
+left join countries as by_name on lower(trim(unioned.country_raw)) = lower(by_name.country_name)

@@ -19,6 +19,7 @@ renamed as (
         id as sfdc_contact_id,
         accountid as sfdc_account_id,
         masterrecordid as sfdc_master_record_id,
+        ownerid as sfdc_owner_id,
         -- strings
         firstname as first_name,
         lastname as last_name,
@@ -27,6 +28,7 @@ renamed as (
         phone,
         mobilephone as mobile_phone,
         mailingcity as mailing_city,
+        mailingstate as mailing_state,
         mailingpostalcode as mailing_postal_code,
         mailingcountry as mailing_country,
         leadsource as lead_source,

@@ -19,6 +19,7 @@ renamed as (
         id as sfdc_lead_id,
         convertedcontactid as sfdc_converted_contact_id,
         masterrecordid as sfdc_master_record_id,
+        ownerid as sfdc_owner_id,
         -- strings
         firstname as first_name,
         lastname as last_name,
@@ -27,6 +28,7 @@ renamed as (
         {{ normalize_email('email') }} as email_normalized,
         phone,
         city,
+        state,
         postalcode as postal_code,
         country,
         status as lead_status,

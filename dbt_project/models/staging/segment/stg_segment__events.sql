@@ -26,6 +26,16 @@ renamed as (
         {{ json_text('traits', 'email') }} as traits_email,
         {{ normalize_email(json_text('traits', 'email')) }} as traits_email_normalized,
         {{ json_text('traits', 'phone') }} as traits_phone,
+        {{ json_text('properties', 'product_id') }} as product_id,
+        {{ json_text('properties', 'category') }} as product_category,
+        {{ json_text('properties', 'cart_id') }} as cart_id,
+        {{ json_text('properties', 'order_id') }} as order_id,
+        {{ json_text('properties', 'checkout_id') }} as checkout_id,
+        {{ json_text('properties', 'currency') }} as currency_code,
+        {{ json_text('context', 'timezone') }} as time_zone,
+        -- numerics
+        cast({{ json_text('properties', 'price') }} as float8) as product_price,
+        cast({{ json_text('properties', 'quantity') }} as integer) as product_quantity,
         -- timestamps
         event_at,
         ds as landed_date
