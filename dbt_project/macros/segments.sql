@@ -26,17 +26,18 @@
 
     Unit tests may replace the catalog with the var `segment_definitions` (same shape).
 -#}
+-- noqa: disable=LT02
 
 {#- The validated definitions, with defaults filled in. Empty while dbt parses (no graph yet). -#}
 {% macro segment_definitions() -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
     {%- set raw = var('segment_definitions', none) -%}
     {%- if raw is none -%}
-        {%- if not execute -%}
-            {{ return([]) }}
-        {%- endif -%}
         {%- set node = graph.nodes.get('model.crm360.customer_segments') -%}
         {%- if node is none -%}
-            {{ exceptions.raise_compiler_error("segments: the customer_segments model is missing, so are the segment definitions") }}
+            {{ exceptions.raise_compiler_error("segments: no customer_segments model, so no segment definitions") }}
         {%- endif -%}
         {%- set raw = (node.config.get('meta') or {}).get('segments') or [] -%}
     {%- endif -%}
@@ -54,13 +55,15 @@
                        'holdout_pct', 'min_size'] -%}
     {%- set snake = modules.re.compile('^[a-z][a-z0-9_]{0,62}$') -%}
     {%- if raw is string or raw is mapping or raw is not iterable -%}
-        {{ exceptions.raise_compiler_error("segments: config.meta.segments of customer_segments must be a list of definitions") }}
+        {{ exceptions.raise_compiler_error(
+            "segments: config.meta.segments of customer_segments must be a list of definitions") }}
     {%- endif -%}
     {%- set seen = [] -%}
     {%- set group_priorities = {} -%}
     {%- set definitions = [] -%}
     {%- for item in raw -%}
-        {%- set label = item.get('name') if item is mapping and item.get('name') is string else '#' ~ loop.index -%}
+        {%- set label = item.get('name') if item is mapping and item.get('name') is string
+            else '#' ~ loop.index -%}
         {%- if item is not mapping -%}{{ _segment_fail(label, 'a definition must be a mapping of keys') }}{%- endif -%}
         {%- for key in item if key not in allowed -%}
             {{ _segment_fail(label, "unknown key '" ~ key ~ "' (allowed: " ~ allowed | join(', ') ~ ")") }}
@@ -79,7 +82,9 @@
         {%- endif -%}
         {%- set rule = item.get('rule') -%}
         {%- if rule is not string or not rule | trim -%}{{ _segment_fail(name, 'rule is missing') }}{%- endif -%}
-        {%- if ';' in rule -%}{{ _segment_fail(name, "rule must be one SQL expression: ';' is not allowed") }}{%- endif -%}
+        {%- if ';' in rule -%}
+            {{ _segment_fail(name, "rule must be one SQL expression: ';' is not allowed") }}
+        {%- endif -%}
         {%- set group = item.get('exclusivity_group') -%}
         {%- set priority = item.get('priority') -%}
         {%- if group is not none -%}
@@ -87,7 +92,8 @@
                 {{ _segment_fail(name, 'exclusivity_group must be a snake_case name') }}
             {%- endif -%}
             {%- if priority is not integer or priority is boolean -%}
-                {{ _segment_fail(name, "priority must be an integer within exclusivity_group '" ~ group ~ "' (1 wins over 2)") }}
+                {{ _segment_fail(name, "priority must be an integer within exclusivity_group '"
+                    ~ group ~ "' (1 wins over 2)") }}
             {%- endif -%}
             {%- set taken = group_priorities.setdefault(group, []) -%}
             {%- if priority in taken -%}

@@ -30,9 +30,7 @@ order_facts as (
         max(ordered_date) as last_ordered_date,
         max(
             case
-                when {{ dbt.datediff('previous_ordered_date', 'ordered_date', 'day') }}
-                    >= {{ var('lifecycle_lapsed_days') }}
-                    then ordered_date
+                when ordered_date - previous_ordered_date >= {{ var('lifecycle_lapsed_days') }} then ordered_date
             end
         ) as last_won_back_date
     from orders
@@ -44,9 +42,9 @@ measured as (
         customers.customer_id,
         order_facts.first_ordered_date,
         order_facts.last_won_back_date,
-        {{ dbt.datediff('order_facts.first_ordered_date', run_date(), 'day') }} as days_since_first,
-        {{ dbt.datediff('order_facts.last_ordered_date', run_date(), 'day') }} as days_since_last,
-        {{ dbt.datediff('order_facts.last_won_back_date', run_date(), 'day') }} as days_since_won_back
+        {{ run_date() }} - order_facts.first_ordered_date as days_since_first,
+        {{ run_date() }} - order_facts.last_ordered_date as days_since_last,
+        {{ run_date() }} - order_facts.last_won_back_date as days_since_won_back
     from customers
     left join order_facts on customers.customer_id = order_facts.customer_id
 ),

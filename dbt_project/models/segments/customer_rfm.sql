@@ -37,7 +37,7 @@ scored as (
         customer_id,
         order_count,
         monetary_value,
-        {{ dbt.datediff('cast(last_ordered_at as date)', run_date(), 'day') }} as recency_days,
+        {{ run_date() }} - cast(last_ordered_at as date) as recency_days,
         least(5, 1 + cast(floor(5 * recency_rank) as integer)) as recency_score,
         least(5, 1 + cast(floor(5 * frequency_rank) as integer)) as frequency_score,
         least(5, 1 + cast(floor(5 * monetary_rank) as integer)) as monetary_score

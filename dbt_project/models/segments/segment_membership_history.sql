@@ -25,32 +25,32 @@ current_members as (
 ),
 
 {% if is_incremental() %}
-earlier_events as (
-    select * from {{ this }}
-    where event_date < {{ run_date() }}
-),
+    earlier_events as (
+        select * from {{ this }}
+        where event_date < {{ run_date() }}
+    ),
 
-previous_members as (
-    select customer_id, segment_name
-    from earlier_events
-    group by customer_id, segment_name
-    having
-        max(case when event_type = 'entered' then event_date end)
-        > coalesce(max(case when event_type = 'left' then event_date end), cast('0001-01-01' as date))
-),
+    previous_members as (
+        select customer_id, segment_name
+        from earlier_events
+        group by customer_id, segment_name
+        having
+            max(case when event_type = 'entered' then event_date end)
+            > coalesce(max(case when event_type = 'left' then event_date end), cast('0001-01-01' as date))
+    ),
 
-history_started as (
-    select count(*) > 0 as has_earlier_events from (select 1 as found from earlier_events limit 1) as probe
-),
+    history_started as (
+        select count(*) > 0 as has_earlier_events from (select 1 as found from earlier_events limit 1) as probe
+    ),
 {% else %}
-previous_members as (
-    select cast(null as varchar) as customer_id, cast(null as varchar) as segment_name
-    where 1 = 0
-),
+    previous_members as (
+        select cast(null as varchar) as customer_id, cast(null as varchar) as segment_name
+        where 1 = 0
+    ),
 
-history_started as (
-    select false as has_earlier_events
-),
+    history_started as (
+        select false as has_earlier_events
+    ),
 {% endif %}
 
 changes as (
