@@ -23,6 +23,9 @@ from rich.table import Table
 
 from sandbox import localrun
 
+# The shop's initial export carries a year of orders, so segments and value models have history.
+DEMO_HISTORY_DAYS = 365
+
 console = Console()
 
 DEMO_DATE = "2026-11-20"
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return backfill(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
-    parser.add_argument("--date", default=DEMO_DATE, help="the run date (ds) to process")
+    parser.add_argument("--date", default=DEMO_DATE, help="the last run date (ds); the demo runs the two days before it first")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
@@ -48,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     console.rule("[bold]crm360 demo")
     with console.status("generating a synthetic company..."):
         manifest = generate(customers=args.customers, days=3, end_date=args.date, seed=args.seed,
-                            out=paths.company_dir)
+                            out=paths.company_dir, history_days=DEMO_HISTORY_DAYS)
     console.print(f"[green]✓[/] generated {args.customers} customers, 3 days of channel exports "
-                  f"→ {paths.company_dir}")
+                  f"(the first with {DEMO_HISTORY_DAYS} days of order history) → {paths.company_dir}")
     with start_sandbox(paths.sandbox_dir) as server:
         console.print(f"[green]✓[/] sandbox Salesforce at {server.instance_url} (CA: {server.ca_path})")
         with console.status("loading CRM records into the sandbox..."):
@@ -59,10 +62,18 @@ def main(argv: list[str] | None = None) -> int:
         env = localrun.airflow_env(paths, json.loads((paths.sandbox_dir / "server.json").read_text()))
         with console.status("preparing Airflow (SQLite metadata, pool)..."):
             localrun.prepare_airflow(env)
-        localrun.set_sandbox_clock(json.loads((paths.sandbox_dir / "server.json").read_text()), args.date)
-        log_file = paths.state / "logs" / f"crm360_nightly_{args.date}.log"
-        with console.status(f"running crm360_nightly for ds={args.date} (log: {log_file})..."):
-            state = localrun.run_dag(env, args.date, conf={"push": True}, log_file=log_file)
+        # one nightly run per generated day, oldest first: the first lands the shop's order history,
+        # the later ones show the incremental path (only changes extracted and pushed)
+        for ds in manifest["date_range"]["days"]:
+            localrun.set_sandbox_clock(json.loads((paths.sandbox_dir / "server.json").read_text()), ds)
+            log_file = paths.state / "logs" / f"crm360_nightly_{ds}.log"
+            with console.status(f"running crm360_nightly for ds={ds} (log: {log_file})..."):
+                state = localrun.run_dag(env, ds, conf={"push": True}, log_file=log_file)
+            console.print(f"[{'green' if state == 'success' else 'red'}]{'✓' if state == 'success' else '✗'}[/] "
+                          f"crm360_nightly ds={ds}: {state}")
+            if state != "success":
+                args.date = ds
+                break
         tasks = localrun.task_states(env, args.date)
     ok = state == "success"
     _print_summary(paths, args.date, state, tasks, manifest, time.monotonic() - started, log_file)

@@ -13,7 +13,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Salesforce objects extracted every night, in dependency order.
-DEFAULT_SF_OBJECTS = ("Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
+DEFAULT_SF_OBJECTS = ("User", "Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity",
+                      "Task")
 
 
 def _path(name: str, default: Path) -> Path:

@@ -84,16 +84,20 @@ def simulate_channels(
         identified=np.zeros((persons.n, 2), dtype=bool),
         window_orders=np.zeros(persons.n, dtype=np.int64),
         options=options,
+        first_day=window_days[0],
         shop_first_name=shop_first_names(persons.first_name, stream(seed, "shop-names"), options.identity_mess),
     )
     ctx.counters["order_number_base"] = 1001 + int(persons.prior_orders.sum())
 
     first_day = window_days[0]
-    sim_days = [first_day - dt.timedelta(days=k) for k in range(LEAD_IN_DAYS, 0, -1)] + window_days
+    history = options.history_days
+    sim_days = [first_day - dt.timedelta(days=k) for k in range(LEAD_IN_DAYS + history, 0, -1)] + window_days
     midnights = local_midnights(tz_names, sim_days)
     mail_state = MailState(persons.n)
     for j, day in enumerate(sim_days):
         purchases = simulate_orders(ctx, stream(seed, "shop", day.toordinal()), day, j, midnights)
+        if j < history:
+            continue  # history days: orders only (the shop's initial export)
         visits = simulate_mail(ctx, mail_state, stream(seed, "mail", day.toordinal()), day, j, midnights)
         simulate_web(ctx, stream(seed, "web", day.toordinal()), day, j, midnights, purchases, visits)
         for buffer in ctx.buffers.values():

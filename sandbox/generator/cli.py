@@ -36,6 +36,9 @@ def generate(
     co_purchase: Annotated[bool, typer.Option(
         "--co-purchase/--no-co-purchase",
         help="control switch: --no-co-purchase removes companion products from baskets")] = True,
+    history_days: Annotated[int, typer.Option(
+        min=0, help="days of order history before the first day, delivered in the first day's Shopify "
+                    "export (a shop's initial export)")] = 0,
     malformed_rate: Annotated[float, typer.Option(min=0.0, max=1.0,
                                                   help="share of malformed rows per export")] = 0.005,
     duplicate_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of rows delivered twice")] = 0.002,
@@ -47,7 +50,7 @@ def generate(
     try:
         manifest = generate_company(customers, days, end_date, seed, out, malformed_rate, duplicate_rate,
                                     late_rate, corrupt=corrupt, identity_mess=identity_mess,
-                                    co_purchase=co_purchase)
+                                    co_purchase=co_purchase, history_days=history_days)
     except (ValueError, FileExistsError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

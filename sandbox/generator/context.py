@@ -44,6 +44,8 @@ class SimContext:
     counters: dict[str, int] = field(default_factory=dict)
     window_orders: np.ndarray | None = None  # orders per person that landed in the window
     options: Options = field(default_factory=Options)
+    # the window's first day: orders placed before it (history) land in its export
+    first_day: dt.date | None = None
     shop_first_name: list[str] = field(default_factory=list)
     # Which (key kind, person, device) the ground truth already lists: one flag per person and device.
     _seen: dict[str, np.ndarray] = field(default_factory=dict)

@@ -26,8 +26,9 @@ from sandbox.generator.people import ROLE_CONTACT, ROLE_LEAD, Persons
 from sandbox.generator.rng import stream
 from sandbox.generator.timeutil import DAY, day_start, sf_date, sf_timestamp
 from sandbox.generator.writer import NdjsonWriter
+from sandbox.salesforce.state import PROFILE_ID as INTEGRATION_PROFILE_ID
 
-OBJECTS = ("Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
+OBJECTS = ("User", "Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
 MODIFIED_SHARE_PER_DAY = 0.02  # Contacts/Leads updated per generated day (less on long runs: at most half in all)
 CONVERT_SHARE_PER_DAY = 0.01  # Leads converted into Contacts per generated day
 DEDUPE_SHARE_PER_DAY = 0.05  # duplicate Contacts merged, duplicate Leads deleted, per generated day
@@ -267,7 +268,30 @@ def build_crm(
             return typo(first, v)
         return first
 
+    # --- Users: the customer-care representatives who own Contacts and Leads, by country ---------
+    rep_ids = sf_id_list("User", len(ref.SALES_REPS))
+    reps_by_country: dict[str, list[str]] = {}
+    for k, (code, *_rest) in enumerate(ref.SALES_REPS):
+        reps_by_country.setdefault(code, []).append(rep_ids[k])
+
+    def owner_of(i: int) -> str | None:
+        """The representative of person ``i``'s country (stable per person); None: the org's default."""
+        reps = reps_by_country.get(ref.COUNTRIES[persons.country[i]].code)
+        return reps[int(persons.household[i]) % len(reps)] if reps else None
+
     try:
+        for k, (code, first, last, title, tz, locale) in enumerate(ref.SALES_REPS):
+            login = f"{ascii_fold(first).lower()}.{ascii_fold(last).lower()}"
+            joined = start - (900 - 37 * k) * DAY
+            w["User"].write({
+                "Id": rep_ids[k], "Username": f"{login}@care.northwind.example", "FirstName": first,
+                "LastName": last, "Email": f"{login}@northwind.example", "Alias": login[:8],
+                "CommunityNickname": login, "Title": title, "Department": "Customer Care",
+                "Country": ref.COUNTRIES[ref.COUNTRY_INDEX[code]].name, "TimeZoneSidKey": tz,
+                "LocaleSidKey": locale, "LanguageLocaleKey": "en_US", "EmailEncodingKey": "UTF-8",
+                "ProfileId": INTEGRATION_PROFILE_ID, "IsActive": True, **_audit(joined, joined),
+            })
+
         # --- Account -----------------------------------------------------------------------
         comp_stamp = _stamps(rng, comp_created, start, [], 0.0)[0]
         employees = np.exp(rng.normal(4.0, 1.4, size=n_comp)).astype(np.int64) + 2
@@ -388,6 +412,7 @@ def build_crm(
                 "MailingPostalCode": postal,
                 "MailingCountry": country.name,
                 "Time_Zone__c": city.time_zone,
+                "OwnerId": owner_of(i),
                 "HasOptedOutOfEmail": bool(persons.email_opt_out[i]),
                 "DoNotCall": bool(persons.do_not_call[i]),
                 "LeadSource": ref.LEAD_SOURCES[lead_source[k]],
@@ -485,6 +510,7 @@ def build_crm(
                 "PostalCode": persons.previous_postal_code[i] if mess and persons.moved[i] else persons.postal_code[i],
                 "Country": country.name,
                 "Time_Zone__c": city.time_zone,
+                "OwnerId": owner_of(i),
                 "Status": "Closed - Converted" if kind == "converted" else (
                     "Open - Not Contacted" if status_u[k] < 0.5 else
                     "Working - Contacted" if status_u[k] < 0.85 else "Closed - Not Converted"),

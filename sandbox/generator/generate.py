@@ -103,19 +103,21 @@ def generate(
     corrupt: float = 0.0,
     identity_mess: bool = True,
     co_purchase: bool = True,
+    history_days: int = 0,
     stages: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Generate the company into ``out`` and return its manifest (also written to manifest.json).
 
     ``corrupt`` plants one defect of any kind in about that share of channel rows (listed in
     truth/defects.csv); ``identity_mess=False`` and ``co_purchase=False`` are the control switches.
+    ``history_days`` adds that many days of orders before the window to the first day's Shopify export.
     ``stages``, if given, receives wall seconds and rows written per stage (kept out of the files,
     which must not depend on the clock).
     The same arguments always give byte-identical files.
     """
     if days < 1:
         raise ValueError(f"--days must be at least 1, got {days}")
-    options = Options(malformed_rate, duplicate_rate, late_rate, corrupt, identity_mess, co_purchase)
+    options = Options(malformed_rate, duplicate_rate, late_rate, corrupt, identity_mess, co_purchase, history_days)
     options.check()
     end = parse_date(end_date) if isinstance(end_date, str) else end_date
     out = Path(out)
@@ -159,6 +161,7 @@ def generate(
             "customers": customers, "days": days, "end_date": end.isoformat(), "seed": seed,
             "malformed_rate": malformed_rate, "duplicate_rate": duplicate_rate, "late_rate": late_rate,
             "corrupt": corrupt, "identity_mess": identity_mess, "co_purchase": co_purchase,
+            "history_days": history_days,
         },
         "date_range": {"start": window[0].isoformat(), "end": window[-1].isoformat(),
                        "days": [d.isoformat() for d in window]},

@@ -21,6 +21,7 @@ KEY_PREFIX: dict[str, str] = {
     "Campaign": "701",
     "CampaignMember": "00v",
     "Task": "00T",
+    "User": "005",
 }
 GENERATOR_POD = "5g"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

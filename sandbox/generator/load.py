@@ -21,7 +21,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-LOAD_ORDER = ("Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
+LOAD_ORDER = ("User", "Account", "Contact", "Lead", "Campaign", "CampaignMember", "Opportunity", "Task")
 CHUNK_SIZE = 5_000
 
 

@@ -218,3 +218,20 @@ PLACEHOLDER_PHONES: tuple[str, ...] = ("0000000000", "1234567890", "9999999999")
 PLACEHOLDER_NAMES: tuple[str, ...] = ("unknown", "Unknown", "test", "N/A")
 # Shared company mailboxes; a Contact holding one is not the only person behind it.
 ROLE_MAILBOXES: tuple[str, ...] = ("info", "sales", "office", "contact")
+
+
+# The shop's customer-care team in the CRM: each Contact and Lead is owned by one of its country's
+# representatives (Users), who is the customer's named contact in personal messages.
+# (country, first name, last name, title, Salesforce time zone, locale)
+SALES_REPS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("US", "Dana", "Whitfield", "Customer Care Lead", "America/New_York", "en_US"),
+    ("US", "Marcus", "Oyelaran", "Customer Care Specialist", "America/Chicago", "en_US"),
+    ("US", "Priya", "Raman", "Customer Care Specialist", "America/Los_Angeles", "en_US"),
+    ("GB", "Fiona", "Abbott", "Customer Care Lead", "Europe/London", "en_GB"),
+    ("GB", "Owen", "Pritchard", "Customer Care Specialist", "Europe/London", "en_GB"),
+    ("DE", "Jana", "Lindqvist", "Kundenbetreuung", "Europe/Paris", "de_DE"),
+    ("DE", "Tobias", "Brenner", "Kundenbetreuung", "Europe/Paris", "de_DE"),
+    ("FR", "Camille", "Ferrand", "Service client", "Europe/Paris", "fr_FR"),
+    ("FR", "Hugo", "Martel", "Service client", "Europe/Paris", "fr_FR"),
+    ("AU", "Kirra", "Donovan", "Customer Care Lead", "Australia/Sydney", "en_US"),
+)

@@ -226,6 +226,8 @@ def simulate_orders(
         order = build_order(ctx, rng, i, epoch, weights[row])
         p.has_shop_account[i] = True
         arrival, lateness = ctx.arrival(rng, epoch)
+        if ctx.options.history_days and ctx.first_day is not None and arrival < ctx.first_day:
+            arrival, lateness = ctx.first_day, 0  # history: part of the initial export
         landed = ctx.emit("shopify", arrival, epoch, order, lateness, i,
                           (("shopify_customer", str(order["customer"]["id"]), 0),))
         if landed and ctx.window_orders is not None:
