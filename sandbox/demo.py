@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return backfill(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
-    parser.add_argument("--date", default=DEMO_DATE, help="the last run date (ds); the demo runs the two days before it first")
+    parser.add_argument("--date", default=DEMO_DATE,
+                        help="the last run date (ds); the demo runs the two days before it first")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
