@@ -1,9 +1,9 @@
 {#-
     Declarative segments.
 
-    The definitions live in models/segments/segments.yml, under the customer_segments model's
-    `config: meta: segments:` (dbt cannot read arbitrary files from Jinja, but every model's config
-    is in the graph). Each definition is a mapping:
+    The definitions live in macros/segment_catalog.sql, as YAML a data engineer edits (a macro is the
+    one place dbt reads from in models, unit tests and at parse time alike). Each definition is a
+    mapping:
 
       name               snake_case, unique; the segment's id everywhere (history, Salesforce)
       description        what the segment is for (required)
@@ -28,25 +28,21 @@
 -#}
 -- noqa: disable=LT02
 
-{#- The validated definitions, with defaults filled in. Empty while dbt parses (no graph yet). -#}
+{#- The validated definitions, with defaults filled in. Empty while dbt parses (and under sqlfluff). -#}
 {% macro segment_definitions() -%}
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set raw = var('segment_definitions', none) -%}
     {%- if raw is none -%}
-        {%- set node = graph.nodes.get('model.crm360.customer_segments') -%}
-        {%- if node is none -%}
-            {{ exceptions.raise_compiler_error("segments: no customer_segments model, so no segment definitions") }}
-        {%- endif -%}
-        {%- set raw = (node.config.get('meta') or {}).get('segments') or [] -%}
+        {%- set raw = segment_catalog() or [] -%}
     {%- endif -%}
     {{ return(validate_segment_definitions(raw)) }}
 {%- endmacro %}
 
 {% macro _segment_fail(name, problem) -%}
     {{ exceptions.raise_compiler_error("segment '" ~ name ~ "': " ~ problem
-        ~ " (definitions: models/segments/segments.yml, customer_segments config.meta.segments)") }}
+        ~ " (definitions: macros/segment_catalog.sql)") }}
 {%- endmacro %}
 
 {% macro validate_segment_definitions(raw) -%}
@@ -56,7 +52,7 @@
     {%- set snake = modules.re.compile('^[a-z][a-z0-9_]{0,62}$') -%}
     {%- if raw is string or raw is mapping or raw is not iterable -%}
         {{ exceptions.raise_compiler_error(
-            "segments: config.meta.segments of customer_segments must be a list of definitions") }}
+            "segments: the catalog (macros/segment_catalog.sql) must be a list of definitions") }}
     {%- endif -%}
     {%- set seen = [] -%}
     {%- set group_priorities = {} -%}
