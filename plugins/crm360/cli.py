@@ -122,5 +122,60 @@ def stage(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(STAGES)}
     console.print(f"{name} for ds={ds} finished in {time.monotonic() - started:.1f}s (run id {window.run_id})")
 
 
+segments_app = typer.Typer(no_args_is_help=True, help="The segment catalog (dbt_project/macros/segment_catalog.sql).")
+app.add_typer(segments_app, name="segments")
+
+
+@segments_app.command("list")
+def segments_list() -> None:
+    """Show every segment definition with its size in the newest build (segment_summary)."""
+    from crm360 import segments
+
+    settings = Settings.from_env()
+    definitions = segments.load_definitions(settings.dbt_project_dir)
+    sizes: dict = {}
+    if settings.warehouse_path.exists():
+        with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+            sizes = segments.segment_sizes(con)
+    as_of = next(iter(sizes.values()))["as_of_date"] if sizes else "not built yet"
+    table = Table(title=f"{len(definitions.items)} segments (sizes as of {as_of})")
+    for column in ("segment", "kind", "group/priority", "campaign", "holdout %", "members", "sendable", "guard"):
+        table.add_column(column, justify="right" if column in ("holdout %", "members", "sendable") else "left",
+                         no_wrap=column == "segment")
+    for item in definitions.items:
+        if not isinstance(item, dict):
+            continue
+        size = sizes.get(item.get("name"), {})
+        group = f"{item['exclusivity_group']}/{item.get('priority')}" if item.get("exclusivity_group") else ""
+        guard = "[yellow]below min size[/]" if size.get("is_below_min_size") else ""
+        table.add_row(str(item.get("name")), str(item.get("kind")), group, item.get("campaign") or "",
+                      str(item.get("holdout_pct", definitions.default_holdout_pct)),
+                      str(size.get("members", "")), str(size.get("sendable_members", "")), guard)
+    console.print(table)
+
+
+@segments_app.command("check")
+def segments_check() -> None:
+    """Check the segment definitions: shape, and every rule's SQL against the built features."""
+    from crm360 import segments
+
+    settings = Settings.from_env()
+    if settings.warehouse_path.exists():
+        with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+            sql_checked = segments.relation_exists(con)
+            problems = segments.check_definitions(settings.dbt_project_dir, con)
+    else:
+        sql_checked, problems = False, segments.check_definitions(settings.dbt_project_dir, None)
+    count = len(segments.load_definitions(settings.dbt_project_dir).items)
+    if not sql_checked:
+        console.print(f"[yellow]{segments.FEATURES_RELATION} is not built: rule SQL not checked[/]")
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
+    if problems:
+        console.print(f"{len(problems)} problem(s) in {count} segment definitions")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {count} segment definitions are fine")
+
+
 if __name__ == "__main__":
     app()
