@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import generation
+from bench import value as value_bench
 from sandbox import localrun
 
 console = Console()
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = run(args.scale, args.days, args.seed, args.state / args.scale)
+    with console.status("customer value: generating order history, fitting BG/NBD + Gamma-Gamma..."):
+        result["value"] = value_bench.run(args.state / "value", seed=args.seed)
     path = record(result)
     table = Table(title=f"bench {args.scale}: {result['customers']:,} customers, {len(result['days'])} nightly runs")
     table.add_column("phase / run")
@@ -165,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(f"crm360_nightly {ds} (slowest: {slowest[0]} {slowest[1]:.1f}s)", run_result["state"],
                       f"{run_result['wall_s']:.1f}")
     console.print(table)
+    if result.get("value"):
+        console.print(value_bench.summary_line(result["value"]))
     if result.get("identity"):
         console.print(f"identity vs ground truth: precision {result['identity']['precision']}, recall "
                       f"{result['identity']['recall']} over {result['identity']['records']} records")
