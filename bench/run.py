@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import generation
+from bench import generation, recommendations
 from bench import value as value_bench
 from sandbox import localrun
 
@@ -151,9 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--state", type=Path, default=localrun.REPO_ROOT / ".bench",
                         help="working folder (default .bench, ignored by git)")
+    parser.add_argument("--skip-recommendations", action="store_true",
+                        help="skip the offline evaluation of next-best products (bench/recommendations.py)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = run(args.scale, args.days, args.seed, args.state / args.scale)
+    if not args.skip_recommendations:
+        # accuracy, not speed: its own fixed-size companies (with and without co-purchase structure)
+        with console.status("offline evaluation of next-best products..."):
+            result["recommendations"] = recommendations.run(args.state / "recommendations", **recommendations.DEFAULTS)
+        recommendations.record(result["recommendations"])
     with console.status("customer value: generating order history, fitting BG/NBD + Gamma-Gamma..."):
         result["value"] = value_bench.run(args.state / "value", seed=args.seed)
     path = record(result)
@@ -176,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     bulk = sum(1 for e in result.get("extract", []) if e["method"] == "bulk")
     console.print(f"Salesforce extracts: {len(result.get('extract', []))} (bulk {bulk}); API calls per run: "
                   + ", ".join(f"{ds} {r['salesforce_api_calls']}" for ds, r in result["runs"].items()))
+    if result.get("recommendations"):
+        console.print(recommendations.markdown(result["recommendations"]))
     console.print(f"warehouse {result['warehouse_mb']} MB · peak child RSS {result['peak_child_rss_mb']} MB · "
                   f"results: {path} (history: {RESULTS / 'history.csv'}) · {time.monotonic() - started:.0f}s in all")
     return 0 if result["ok"] else 1
