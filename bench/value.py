@@ -1,9 +1,9 @@
 """Offline evaluation of the customer value models (BG/NBD + Gamma-Gamma) with a time split.
 
-    python -m bench.value [--customers 8000] [--days 450] [--holdout-days 90] [--seed 7]
+    python -m bench.value [--customers 20000] [--days 450] [--holdout-days 90] [--seed 7]
 
 The sandbox generator writes a company whose shop follows a buy-till-you-die process (each
-customer buys at their own rate and may leave after each order) over ``days`` days. Orders up to
+customer buys at their own rate and may leave after each order) with ``days`` days of orders. Orders up to
 the cutoff (``holdout_days`` before the last day) are summarised exactly as
 int_customer_purchase_summary does (a purchase is a UTC day with a live order, values in the
 reporting currency through seeds/fx_rates.csv, refunds ignored here), both models are fitted with
@@ -49,10 +49,13 @@ def auc(score: np.ndarray, outcome: np.ndarray) -> float | None:
 
 
 def generate_company(out: Path, customers: int, days: int, seed: int) -> None:
-    """No malformed, duplicate or late rows: this measures the model, not the landing."""
+    """``days`` days of shop orders ending on END_DATE: one generated day plus ``days - 1`` days of
+    order history (the generator simulates only orders for those, which is fast). No malformed,
+    duplicate or late rows: this measures the model, not the landing."""
     from sandbox.generator import generate
 
-    generate(customers, days, END_DATE, seed, out, malformed_rate=0.0, duplicate_rate=0.0, late_rate=0.0)
+    generate(customers, 1, END_DATE, seed, out, malformed_rate=0.0, duplicate_rate=0.0, late_rate=0.0,
+             history_days=days - 1)
 
 
 def read_orders(company: Path) -> dict[str, np.ndarray]:
@@ -177,7 +180,7 @@ def scale_timing(customers: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
             "score_s": round(time.perf_counter() - fitted, 2), "fit_sample": settings.max_fit_customers}
 
 
-def run(state: Path, customers: int = 8_000, days: int = 450, holdout_days: int = 90, seed: int = 7,
+def run(state: Path, customers: int = 20_000, days: int = 450, holdout_days: int = 90, seed: int = 7,
         timing_customers: int = 1_000_000) -> dict[str, Any]:
     """Generate, split, fit, score, evaluate; plus the scale timing. Returns the record."""
     import shutil
@@ -245,7 +248,7 @@ def record(result: dict[str, Any]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.value", description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=8_000)
+    parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=450)
     parser.add_argument("--holdout-days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)

@@ -53,7 +53,7 @@ def test_dbt_builds_customer_value_for_every_buyer(tmp_path: Path, monkeypatch: 
 
 def test_value_models_rank_future_buyers_above_non_buyers(tmp_path: Path) -> None:
     holdout = 90
-    value_bench.generate_company(tmp_path / "company", customers=2500, days=365, seed=5)
+    value_bench.generate_company(tmp_path / "company", customers=5000, days=365, seed=5)
     orders = value_bench.read_orders(tmp_path / "company")
     cutoff = date.fromisoformat(value_bench.END_DATE).toordinal() - holdout
     result = value_bench.evaluate(orders, date.fromordinal(cutoff), holdout)
