@@ -15,7 +15,7 @@ purchase_days as (
     select
         customer_id,
         cast({{ local_time('ordered_at', "'UTC'") }} as date) as purchase_date,
-        sum(order_value - refunded_value) as purchase_value,
+        sum(coalesce(order_value, 0) - coalesce(refunded_value, 0)) as purchase_value,
         count(*) as orders
     from orders
     group by customer_id, purchase_date

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
+GRADIENT_AT_OPTIMUM = 1e-6  # mean log-likelihood per customer, per unit of log-parameter
 LOG_BOUND = 14.0  # parameters (in scaled units) stay within [exp(-14), exp(14)] ~ [8e-7, 1.2e6]
 
 Objective = Callable[[NDArray[np.float64]], tuple[float, NDArray[np.float64]]]
@@ -34,10 +35,15 @@ def maximise(objective: Objective, start: NDArray[np.float64]) -> Optimum:
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
     result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
                       options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
-    if not result.success:
-        # L-BFGS-B can stop on a line search near a flat optimum; a derivative-free polish settles it
+    flat_optimum = not result.success and float(np.max(np.abs(result.jac))) < GRADIENT_AT_OPTIMUM
+    if flat_optimum:
+        # L-BFGS-B's line search gives up on a very flat optimum although the gradient is ~0 there
+        result.success = True
+        result.message = f"gradient below {GRADIENT_AT_OPTIMUM:g} ({result.message})"
+    elif not result.success:
+        # stopped away from a stationary point: a derivative-free polish settles it
         polished = minimize(lambda p: objective(p)[0], result.x, method="Nelder-Mead", bounds=bounds,
-                            options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-14})
+                            options={"maxiter": 4000, "maxfev": 6000, "xatol": 1e-10, "fatol": 1e-14})
         if polished.fun <= result.fun:
             result = polished
     at_bound = bool(np.any(np.abs(result.x) >= LOG_BOUND - 1e-6))
