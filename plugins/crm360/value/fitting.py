@@ -35,13 +35,17 @@ def maximise(objective: Objective, start: NDArray[np.float64]) -> Optimum:
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
     result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
                       options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
-    flat_optimum = not result.success and float(np.max(np.abs(result.jac))) < GRADIENT_AT_OPTIMUM
+    # the gradient that could still move the fit (a parameter pressed against its bound cannot)
+    projected = np.where(((result.x >= LOG_BOUND - 1e-9) & (result.jac < 0))
+                         | ((result.x <= -LOG_BOUND + 1e-9) & (result.jac > 0)), 0.0, result.jac)
+    flat_optimum = not result.success and float(np.max(np.abs(projected))) < GRADIENT_AT_OPTIMUM
     if flat_optimum:
         # L-BFGS-B's line search gives up on a very flat optimum although the gradient is ~0 there
         result.success = True
         result.message = f"gradient below {GRADIENT_AT_OPTIMUM:g} ({result.message})"
-    elif not result.success:
-        # stopped away from a stationary point: a derivative-free polish settles it
+    elif not result.success and not np.any(np.abs(result.x) >= LOG_BOUND - 1e-6):
+        # stopped away from a stationary point: a derivative-free polish settles it (not worth it when
+        # a parameter is on its bound: that fit is degenerate and reported as not converged anyway)
         polished = minimize(lambda p: objective(p)[0], result.x, method="Nelder-Mead", bounds=bounds,
                             options={"maxiter": 4000, "maxfev": 6000, "xatol": 1e-10, "fatol": 1e-14})
         if polished.fun <= result.fun:

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import digamma, gammaln
 
-from crm360.value.fitting import compress, maximise
+from crm360.value.fitting import maximise
 from crm360.value.history import PurchaseHistory, sample_rows
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,29 @@ def log_likelihood(params: GammaGammaParams, history: PurchaseHistory) -> NDArra
 
 
 def _objective(x: NDArray, m: NDArray, weight: NDArray):
+    """Mean negative log-likelihood and gradient. Only log(gamma + m x) needs every customer at each
+    step: the gamma functions depend on x alone (a few distinct values) and the rest is fixed sums."""
     total = weight.sum()
+    distinct_x, which = np.unique(x, return_inverse=True)
+    weight_of_x = np.bincount(which, weight, minlength=len(distinct_x))
+    wx = weight * x
+    mx = m * x
+    sum_w_log_m = weight @ np.log(m)
+    sum_wx_log_mx = wx @ (np.log(m) + np.log(x))
 
     def objective(log_params: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         p, q, gamma = np.exp(log_params)
-        px = p * x
-        log_denominator = np.log(gamma + m * x)
-        ll = weight @ _log_likelihood(p, q, gamma, x, m)
-        d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_denominator)
-        d_q = digamma(px + q) - digamma(q) + np.log(gamma) - log_denominator
-        d_gamma = q / gamma - (px + q) / (gamma + m * x)
-        grad = np.array([weight @ d_p * p, weight @ d_q * q, weight @ d_gamma * gamma])
+        pu = p * distinct_x
+        log_denominator = np.log(gamma + mx)
+        inverse = 1.0 / (gamma + mx)
+        wx_log_den = wx @ log_denominator
+        w_log_den = weight @ log_denominator
+        ll = (weight_of_x @ (gammaln(pu + q) - gammaln(pu)) - total * gammaln(q) + total * q * np.log(gamma)
+              + p * sum_wx_log_mx - sum_w_log_m - p * wx_log_den - q * w_log_den)
+        d_p = weight_of_x @ (distinct_x * (digamma(pu + q) - digamma(pu))) + sum_wx_log_mx - wx_log_den
+        d_q = weight_of_x @ digamma(pu + q) - total * digamma(q) + total * np.log(gamma) - w_log_den
+        d_gamma = total * q / gamma - p * (wx @ inverse) - q * (weight @ inverse)
+        grad = np.array([d_p * p, d_q * q, d_gamma * gamma])
         return -ll / total, -grad / total
 
     return objective
@@ -100,7 +112,7 @@ def fit(history: PurchaseHistory, *, max_customers: int | None = None, seed: int
     rows = sample_rows(len(x_all), max_customers, seed)
     x_all, m_all = x_all[rows], m_all[rows]
     scale = float(m_all.mean())
-    (x, m), weight = compress(x_all, m_all / scale)
+    x, m, weight = x_all, m_all / scale, np.ones(len(x_all))  # spends are continuous: nothing to compress
     optimum = maximise(_objective(x, m, weight), np.zeros(3))
     p, q, gamma = np.exp(optimum.log_params)
     params = GammaGammaParams(float(p), float(q), float(gamma * scale))
