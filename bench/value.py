@@ -11,7 +11,7 @@ crm360.value.scoring as the dbt models call it, and every customer who bought be
 scored. Then the holdout answers: did they buy again in the next ``holdout_days`` days?
 
 Reported: the fitted parameters and convergence; ROC AUC for "bought again in the holdout" of
-probability_alive (equivalently 1 - churn_risk), expected purchases and P(at least one purchase),
+churn risk (1 - P(a purchase in the window)), probability_alive, expected purchases and P(at least one purchase),
 beside two naive rankings (fewest days since the last purchase, most repeat purchases); predicted
 against actual purchase days in the holdout; AUC of probability_alive against the generator's
 ground truth (still a customer at the end); and the time to fit and score 1,000,000 synthetic
@@ -134,6 +134,8 @@ def evaluate(orders: dict[str, np.ndarray], cutoff: date, holdout_days: int,
             **{k: round(v, 4) for k, v in vars(spend.params).items()},
             "log_likelihood": round(spend.log_likelihood, 2), "converged": spend.converged},
         "auc": {
+            # churn risk ranks non-buyers first: its AUC for "bought again" is that of -churn_risk
+            "churn_risk (reversed)": auc(-scores["churn_risk"], bought),
             "probability_alive": auc(scores["probability_alive"], bought),
             "expected_purchases": auc(scores["expected_purchases"], bought),
             "probability_purchase": auc(scores["probability_purchase"], bought),
@@ -212,7 +214,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [f"| {name} | {value if value is not None else '-'} |" for name, value in result["auc"].items()]
     lines += [f"| {name}, repeat customers only | {value if value is not None else '-'} |"
               for name, value in result["auc_repeat_customers_only"].items()]
-    lines += ["", "probability_alive (= 1 - churn_risk) is 1 for every customer without a repeat purchase (BG/NBD: "
+    lines += ["", "churn_risk is 1 - P(a purchase in the next 90 days); its row ranks future buyers by -churn_risk.",
+              "probability_alive is 1 for every customer without a repeat purchase (BG/NBD: "
                   "a customer can only leave right after a purchase), so over all customers it ranks poorly; "
                   "expected purchases and probability_purchase rank everyone."]
     lines += ["", f"Purchase days in the holdout: predicted {result['purchases_in_holdout']['predicted']:,}, "
@@ -228,7 +231,8 @@ def markdown(result: dict[str, Any]) -> str:
 def summary_line(result: dict[str, Any]) -> str:
     """One line for the `make bench` console."""
     line = (f"customer value ({result['customers']:,} customers x {result['days']} days, holdout "
-            f"{result['holdout_days']} d): AUC of bought again: expected purchases "
+            f"{result['holdout_days']} d): AUC of bought again: churn risk (reversed) "
+            f"{result['auc']['churn_risk (reversed)']}, expected purchases "
             f"{result['auc']['expected_purchases']}, probability alive {result['auc']['probability_alive']} "
             f"(repeat customers: {result['auc_repeat_customers_only']['probability_alive']})")
     if result.get("scale"):

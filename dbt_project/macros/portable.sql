@@ -48,3 +48,13 @@
 {% macro postgres__local_time(timestamp, zone) -%}
     ({{ timestamp }} at time zone {{ zone }})
 {%- endmacro %}
+
+{#- The per-customer value scores: the Python model customer_value on DuckDB; on warehouses whose
+    dbt adapter runs no Python models, the stand-in customer_value_unscored (same columns, null scores). -#}
+{% macro customer_value_scores() -%}
+    {%- if target.type == 'duckdb' -%}
+        {{ ref('customer_value') }}
+    {%- else -%}
+        {{ ref('customer_value_unscored') }}
+    {%- endif -%}
+{%- endmacro %}

@@ -10,7 +10,7 @@ customers as (
 ),
 
 value as (
-    select * from {{ ref('customer_value') }}
+    select * from {{ customer_value_scores() }}
 ),
 
 favourite as (

@@ -75,8 +75,9 @@ def score(history: PurchaseHistory, purchases: bgnbd.BgNbdParams | None,
     """Per customer: probability_alive, churn_risk, expected_purchases and probability_purchase (in the
     purchase window), expected_order_value, expected_lifetime_value; NaN where a model is missing.
 
-    churn_risk is 1 - P(alive), which BG/NBD puts at 0 for customers without a repeat purchase;
-    probability_purchase (at least one purchase in the window) ranks those customers too.
+    churn_risk is the probability of no purchase in the window (1 - probability_purchase): what a
+    marketer means by "at risk", and unlike 1 - P(alive) it ranks customers without a repeat
+    purchase too (BG/NBD puts their P(alive) at exactly 1: a customer can only leave after a purchase).
     """
     n = len(history)
     missing = np.full(n, np.nan)
@@ -89,9 +90,9 @@ def score(history: PurchaseHistory, purchases: bgnbd.BgNbdParams | None,
     else:
         alive = bgnbd.probability_alive(purchases, history)
         out["probability_alive"] = alive
-        out["churn_risk"] = 1.0 - alive
         out["expected_purchases"] = bgnbd.expected_purchases(purchases, history, settings.purchase_window_days)
         out["probability_purchase"] = bgnbd.probability_purchase(purchases, history, settings.purchase_window_days)
+        out["churn_risk"] = 1.0 - out["probability_purchase"]
     if spend is None or spend.q <= 1:
         if spend is not None:
             log.warning("Gamma-Gamma q=%.3f <= 1: the population mean spend is infinite; no order value", spend.q)
