@@ -21,6 +21,7 @@
     (models/segments/_segments__unit_tests.yml): customer_id `<name>__match`, in the segment, and
     `<name>__no`, not in it.
 -#}
+-- noqa: disable=LT02
 {% macro segment_catalog() -%}
 {%- set catalog_yaml -%}
 {% raw %}

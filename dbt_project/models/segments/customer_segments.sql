@@ -3,7 +3,8 @@
 -- group a person is only in the matching segment with the lowest priority number.
 -- is_holdout: a stable draw from (segment, customer_id) below the segment's holdout_pct; held-out
 -- people are kept for lift measurement and never sent. is_sendable: not held out and the segment
--- is not below its minimum size.
+-- is not below its minimum size. Kind, campaign and the other attributes of a segment are in
+-- segment_summary (one row per segment): at millions of people this table stays narrow.
 {%- set definitions = segment_definitions() %}
 {%- set features = ref('customer_segment_features') %}
 
@@ -29,8 +30,6 @@ final as (
     select
         matches.customer_id,
         matches.segment_name,
-        definitions.segment_kind,
-        definitions.campaign_name,
         {{ segment_holdout_bucket('matches.segment_name', 'matches.customer_id') }} < definitions.holdout_pct
             as is_holdout,
         sizes.segment_members < definitions.min_size as is_below_min_size,
@@ -43,8 +42,6 @@ final as (
 select
     customer_id,
     segment_name,
-    segment_kind,
-    campaign_name,
     is_holdout,
     not is_holdout and not is_below_min_size as is_sendable,
     as_of_date
