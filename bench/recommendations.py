@@ -47,9 +47,9 @@ CLAIMED_LIFT = 0.20
 # The size `make bench` evaluates at: long enough for histories before the cutoff and purchases after.
 DEFAULTS = {"customers": 20_000, "days": 180, "eval_days": 30, "seed": 7}
 BOOTSTRAP_SAMPLES = 1000
-# What the cutoff build needs, and what the end build needs to know who bought what afterwards.
-CUTOFF_SELECT = "+customer_next_best_products +customer_last_order_recommendations"
-END_SELECT = "+int_order_lines_attributed"
+# What the builds need: the recommendations and everything upstream (the end build needs only the
+# order lines, but dbt's eager test selection would then run the recommendations' relationship tests).
+SELECT = "+customer_next_best_products +customer_last_order_recommendations"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,18 +128,30 @@ def build(landing: Path, warehouse: Path, ds: str, select: str) -> None:
 
 
 # What scoring reads from each warehouse (small: ids only).
+# What scoring reads from each warehouse (small: ids only).
 _CUTOFF_TABLES = {
     "customers": "select distinct customer_id from intermediate.int_customers_stitched",
     "bought": "select distinct customer_id, product_id from intermediate.int_order_lines_attributed "
               "where customer_id is not null",
+    "recent": "select distinct customer_id, product_id from intermediate.int_order_lines_attributed "
+              "where customer_id is not null "
+              "and ordered_at >= cast($cutoff_end as timestamptz) - to_days(cast($window_days as integer))",
+    "favourite": "select customer_id, product_category as interest from intermediate.int_customer_category_affinity "
+                 "where affinity_rank = 1",
     "recommended": "select customer_id, product_id, recommendation_rank from marts.customer_next_best_products",
     "popularity": "select product_id, popularity_rank from intermediate.int_product_popularity",
+    "pairs": "select product_id, paired_product_id, lift, pair_orders from intermediate.int_product_pairs",
 }
 _END_TABLES = {
     "later": "select distinct customer_id, product_id from intermediate.int_order_lines_attributed "
              "where customer_id is not null and ordered_at >= cast($cutoff_end as timestamptz)",
+    "later_baskets": "select distinct order_id, product_id from intermediate.int_order_lines_attributed "
+                     "where ordered_at >= cast($cutoff_end as timestamptz)",
 }
 
+# Per person scored: has history, and whether the model, the popularity baseline and the segment
+# baseline (the model's own fallbacks alone: popular in the interest segment, then overall, i.e. the
+# model without co-purchase) hit one of the products bought for the first time after the cutoff.
 _OUTCOMES_SQL = """
 with
 new_products as (
@@ -149,24 +161,91 @@ new_products as (
 ),
 scored as (select distinct customer_id from new_products),
 model as (select customer_id, product_id from recommended where recommendation_rank <= $k),
-baseline_ranked as (
-    select scored.customer_id, popularity.product_id,
+popular_ranked as (
+    select scored.customer_id, popularity.product_id, popularity.popularity_rank,
            row_number() over (partition by scored.customer_id order by popularity.popularity_rank) as rank
     from scored
     cross join popularity
     anti join bought on bought.customer_id = scored.customer_id and bought.product_id = popularity.product_id
 ),
-baseline as (select customer_id, product_id from baseline_ranked where rank <= $k),
+popular as (select customer_id, product_id from popular_ranked where rank <= $k),
+segment_sales as (
+    select favourite.interest, recent.product_id, count(distinct recent.customer_id) as buyers
+    from recent inner join favourite using (customer_id)
+    group by favourite.interest, recent.product_id
+),
+segment_candidates as (
+    select scored.customer_id, segment_sales.product_id, 1 as priority, -segment_sales.buyers as position
+    from scored
+    inner join favourite using (customer_id)
+    inner join segment_sales using (interest)
+    semi join popularity using (product_id)
+    anti join bought on bought.customer_id = scored.customer_id and bought.product_id = segment_sales.product_id
+    union all
+    select customer_id, product_id, 2 as priority, popularity_rank as position from popular_ranked
+),
+segment_ranked as (
+    select customer_id, product_id,
+           row_number() over (partition by customer_id order by priority, position, product_id) as rank
+    from (select *, row_number() over (partition by customer_id, product_id order by priority) as copy
+          from segment_candidates)
+    where copy = 1
+),
+segment as (select customer_id, product_id from segment_ranked where rank <= $k),
 model_hits as (select distinct customer_id from model semi join new_products using (customer_id, product_id)),
-baseline_hits as (select distinct customer_id from baseline semi join new_products using (customer_id, product_id))
+popular_hits as (select distinct customer_id from popular semi join new_products using (customer_id, product_id)),
+segment_hits as (select distinct customer_id from segment semi join new_products using (customer_id, product_id))
 select
-    scored.customer_id,
     scored.customer_id in (select customer_id from bought) as has_history,
     scored.customer_id in (select customer_id from model_hits) as model_hit,
-    scored.customer_id in (select customer_id from baseline_hits) as baseline_hit
+    scored.customer_id in (select customer_id from popular_hits) as popular_hit,
+    scored.customer_id in (select customer_id from segment_hits) as segment_hit
 from scored
 order by scored.customer_id
 """
+
+
+# Basket completion, the order-confirmation use: for every item of an order placed after the cutoff
+# that holds two or more products, is the item's highest-lift partner (int_product_pairs at the
+# cutoff, what the last-order cross-sell offers) another product of that order? Against the most
+# popular other product.
+_BASKETS_SQL = """
+with
+items as (
+    select * from later_baskets
+    where order_id in (select order_id from later_baskets group by order_id having count(*) >= 2)
+),
+top_partner as (
+    select product_id, paired_product_id from (
+        select *, row_number() over (partition by product_id order by lift desc, pair_orders desc,
+                                     paired_product_id) as partner_rank
+        from pairs where lift > 1)
+    where partner_rank = 1
+),
+predictions as (
+    select items.order_id, top_partner.paired_product_id as cross_sell,
+           (select product_id from popularity where popularity.product_id <> items.product_id
+            order by popularity_rank limit 1) as popular
+    from items left join top_partner using (product_id)
+)
+select
+    count(*) filter (where exists (select 1 from items as other where other.order_id = predictions.order_id
+                                   and other.product_id = predictions.cross_sell)) as cross_sell_hit,
+    count(*) filter (where exists (select 1 from items as other where other.order_id = predictions.order_id
+                                   and other.product_id = predictions.popular)) as popular_hit,
+    count(*) as items
+from predictions
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One person scored: purchases before the cutoff, and which recommendation lists hit."""
+
+    has_history: bool
+    model_hit: bool
+    popular_hit: bool
+    segment_hit: bool
 
 
 def _fetch(warehouse: Path, queries: dict[str, str], params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -176,27 +255,58 @@ def _fetch(warehouse: Path, queries: dict[str, str], params: dict[str, Any] | No
 
     con = duckdb.connect(str(warehouse))
     try:
-        return {name: con.execute(sql, params or {}).fetch_arrow_table() if "$" in sql
-                else con.execute(sql).fetch_arrow_table() for name, sql in queries.items()}
+        out = {}
+        for name, sql in queries.items():
+            used = {key: value for key, value in (params or {}).items() if f"${key}" in sql}
+            out[name] = con.execute(sql, used).fetch_arrow_table()
+        return out
     finally:
         con.close()
 
 
-def outcomes(cutoff_warehouse: Path, end_warehouse: Path, split: Split, k: int = K) -> list[tuple[bool, bool, bool]]:
-    """(has purchase history, model hit, baseline hit) for every person scored."""
+def _project_var(name: str) -> Any:
+    """A var's default from dbt_project.yml (the models were built with it)."""
+    import yaml
+
+    return yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text())["vars"][name]
+
+
+def _scoring_tables(cutoff_warehouse: Path, end_warehouse: Path, split: Split) -> Any:
+    """An in-memory DuckDB connection holding what scoring reads from both warehouses."""
     import duckdb
 
     cutoff_end = f"{(date.fromisoformat(split.cutoff) + timedelta(days=1)).isoformat()} 00:00:00+00"
-    tables = {**_fetch(cutoff_warehouse, _CUTOFF_TABLES),
-              **_fetch(end_warehouse, _END_TABLES, {"cutoff_end": cutoff_end})}
+    params = {"cutoff_end": cutoff_end, "window_days": int(_project_var("recommendations_popularity_window_days"))}
+    tables = {**_fetch(cutoff_warehouse, _CUTOFF_TABLES, params), **_fetch(end_warehouse, _END_TABLES, params)}
     con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(name, table)
+    return con
+
+
+def outcomes(cutoff_warehouse: Path, end_warehouse: Path, split: Split, k: int = K) -> list[Outcome]:
+    """Every person scored, with which lists hit."""
+    con = _scoring_tables(cutoff_warehouse, end_warehouse, split)
     try:
-        for name, table in tables.items():
-            con.register(name, table)
         rows = con.execute(_OUTCOMES_SQL, {"k": k}).fetchall()
     finally:
         con.close()
-    return [(bool(r[1]), bool(r[2]), bool(r[3])) for r in rows]
+    return [Outcome(*(bool(v) for v in row)) for row in rows]
+
+
+def basket_completion(cutoff_warehouse: Path, end_warehouse: Path, split: Split) -> dict[str, Any]:
+    """Hit rates of the top-lift partner and of the most popular product as "the other item" of an
+    order after the cutoff (see _BASKETS_SQL)."""
+    con = _scoring_tables(cutoff_warehouse, end_warehouse, split)
+    try:
+        cross_sell_hits, popular_hits, items = con.execute(_BASKETS_SQL).fetchone()
+    finally:
+        con.close()
+    return {"items": items,
+            "cross_sell_hit_rate": round(cross_sell_hits / items, 4) if items else None,
+            "popular_hit_rate": round(popular_hits / items, 4) if items else None,
+            "relative_lift": None if not items or (lift := _lift(cross_sell_hits, popular_hits)) is None
+            else round(lift, 4)}
 
 
 def _lift(model_hits: int, baseline_hits: int) -> float | None:
@@ -245,15 +355,22 @@ def evaluate(root: Path, customers: int, split: Split, seed: int, co_purchase: b
     timings["land_s"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     cutoff_wh, end_wh = root / "warehouse" / "cutoff.duckdb", root / "warehouse" / "end.duckdb"
-    build(landing, cutoff_wh, split.cutoff, CUTOFF_SELECT)
-    build(landing, end_wh, split.end, END_SELECT)
+    build(landing, cutoff_wh, split.cutoff, SELECT)
+    build(landing, end_wh, split.end, SELECT)
     timings["dbt_s"] = round(time.monotonic() - t0, 1)
     scored = outcomes(cutoff_wh, end_wh, split)
+    history = [o for o in scored if o.has_history]
     result = {
         "co_purchase": co_purchase,
         "orders_generated": manifest["counts"]["orders"],
-        "all": summarize([(m, b) for _, m, b in scored], seed),
-        "with_history": summarize([(m, b) for h, m, b in scored if h], seed),
+        # the issue's comparison: the model against the most popular products
+        "all": summarize([(o.model_hit, o.popular_hit) for o in scored], seed),
+        "with_history": summarize([(o.model_hit, o.popular_hit) for o in history], seed),
+        # what co-purchase adds: the model against its own fallbacks alone (segment, then overall)
+        "vs_segment": {"all": summarize([(o.model_hit, o.segment_hit) for o in scored], seed),
+                       "with_history": summarize([(o.model_hit, o.segment_hit) for o in history], seed)},
+        # the order-confirmation use: does the top-lift partner complete baskets after the cutoff?
+        "basket_completion": basket_completion(cutoff_wh, end_wh, split),
         "sources": _source_mix(cutoff_wh),
         "timings": timings,
     }
@@ -294,27 +411,44 @@ def run(state: Path, customers: int, days: int, eval_days: int, seed: int) -> di
     return result
 
 
+def _row(label: str, s: dict[str, Any]) -> str:
+    ci = s["lift_ci95"]
+    interval = "-" if ci is None else f"{_pct(ci[0], signed=True)} .. {_pct(ci[1], signed=True)}"
+    return (f"| {label} | {s['customers']:,} | {_pct(s['model_hit_rate'])} | {_pct(s['baseline_hit_rate'])} | "
+            f"{_pct(s['relative_lift'], signed=True)} | {interval} |")
+
+
 def markdown(result: dict[str, Any]) -> str:
-    """The evaluation as a Markdown table (bench/results/*.md and the console)."""
-    lines = [f"## Next-best products: hit rate at {result['k']} vs popularity",
+    """The evaluation as Markdown (bench/results/*.md and the console)."""
+    head = ("| company (people scored) | people | model | {} | relative lift | 95% interval |\n"
+            "|---|---:|---:|---:|---:|---|")
+    groups = (("all", "everyone"), ("with_history", "with purchases before"))
+    companies = (("with_co_purchase", "co-purchase"), ("without_co_purchase", "no co-purchase"))
+    lines = [f"## Next-best products: hit rate at {result['k']}",
              "",
-             f"{result['customers']:,} customers x {result['days']} days, history up to {result['cutoff']}, "
-             f"scored on purchases {result['eval_days']} days after it (seed {result['seed']}).",
+             f"{result['customers']:,} customers x {result['days']} days, models built as of {result['cutoff']}, "
+             f"scored on the products each person bought for the first time in the {result['eval_days']} days "
+             f"after it (seed {result['seed']}).",
              "",
-             "| company | people scored | model | popularity | relative lift | 95% interval |",
-             "|---|---:|---:|---:|---:|---|"]
-    for label in ("with_co_purchase", "without_co_purchase"):
-        for group in ("all", "with_history"):
-            s = result[label][group]
-            ci = s["lift_ci95"]
-            lines.append(
-                f"| {label.replace('_', ' ')} ({'everyone' if group == 'all' else 'with purchases before'}) | "
-                f"{s['customers']:,} | {_pct(s['model_hit_rate'])} | {_pct(s['baseline_hit_rate'])} | "
-                f"{_pct(s['relative_lift'], signed=True)} | "
-                f"{'-' if ci is None else f'{_pct(ci[0], signed=True)} .. {_pct(ci[1], signed=True)}'} |")
+             "Against the most popular products (the issue's comparison):",
+             "",
+             head.format("popular")]
+    lines += [_row(f"{name}, {group_name}", result[label][group]) for label, name in companies
+              for group, group_name in groups]
+    lines += ["", "Against the model's own fallbacks alone (popular in the interest segment, then overall), "
+              "i.e. what putting co-purchase first adds:", "", head.format("fallbacks")]
+    lines += [_row(f"{name}, {group_name}", result[label]["vs_segment"][group]) for label, name in companies
+              for group, group_name in groups]
+    lines += ["", "Basket completion (the last-order cross-sell): is an item's highest-lift partner another "
+              "product of the same order, after the cutoff?", "",
+              "| company | items | top-lift partner | most popular | relative lift |", "|---|---:|---:|---:|---:|"]
+    for label, name in companies:
+        b = result[label]["basket_completion"]
+        lines.append(f"| {name} | {b['items']:,} | {_pct(b['cross_sell_hit_rate'])} | {_pct(b['popular_hit_rate'])} "
+                     f"| {_pct(b['relative_lift'], signed=True)} |")
     v = result["verdict"]
-    lines += ["", f"Claim (>= {v['claimed_relative_lift']:.0%} lift with co-purchase, none without): "
-              f"{'holds' if v['claim_holds'] else 'does not hold'} "
+    lines += ["", f"The issue's claim (>= {v['claimed_relative_lift']:.0%} over popularity with co-purchase, no "
+              f"such lift without): {'holds' if v['claim_holds'] else 'does not hold'} "
               f"(with: {_pct(v['lift_with_co_purchase'], signed=True)}, "
               f"without: {_pct(v['lift_without_co_purchase'], signed=True)})."]
     return "\n".join(lines) + "\n"
