@@ -104,7 +104,10 @@ def land(company: Path, root: Path, split: Split) -> Path:
 
     with start_sandbox(root / "sandbox") as sandbox:
         server = json.loads(sandbox.server_file.read_text())
-        env = {"REQUESTS_CA_BUNDLE": sandbox.ca_path, "CRM360_HOME": str(root), "CRM360_INBOX": str(company / "inbox"),
+        # AIRFLOW_HOME: the Salesforce hook reads the connection through Airflow, which would
+        # otherwise create ~/airflow
+        env = {"REQUESTS_CA_BUNDLE": sandbox.ca_path, "AIRFLOW_HOME": str(root / "airflow"),
+               "CRM360_HOME": str(root), "CRM360_INBOX": str(company / "inbox"),
                "CRM360_WAREHOUSE": str(root / "warehouse" / "landing.duckdb"),
                "CRM360_LANDING": str(root / "data" / "landing"),
                "AIRFLOW_CONN_SALESFORCE_DEFAULT": localrun.salesforce_connection(server)}

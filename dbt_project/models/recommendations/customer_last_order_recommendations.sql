@@ -123,6 +123,8 @@ final as (
         last_orders.customer_id,
         last_orders.order_id,
         last_orders.ordered_at,
+        -- the orders whose confirmation goes out after this run
+        last_orders.ordered_at >= {{ run_day_end() }} - interval '1 day' as is_placed_on_run_date,
         cross_sell.product_id as cross_sell_product_id,
         cross_sell.product_title as cross_sell_product_title,
         {{ round_to('cross_sell.lift', 4) }} as cross_sell_lift,
