@@ -1,9 +1,9 @@
 {#-
     Declarative segments.
 
-    The definitions live in macros/segment_catalog.sql, as YAML a data engineer edits (a macro is the
-    one place dbt reads from in models, unit tests and at parse time alike). Each definition is a
-    mapping:
+    The definitions live in models/segments/segments.yml, a YAML file a data engineer edits: the
+    `segments` list in the meta of the model segment_definitions, which every segment model reads
+    from dbt's graph (macro segment_catalog). Each definition is a mapping:
 
       name               snake_case, unique; the segment's id everywhere (history, Salesforce)
       description        what the segment is for (required)
@@ -42,7 +42,7 @@
 
 {% macro _segment_fail(name, problem) -%}
     {{ exceptions.raise_compiler_error("segment '" ~ name ~ "': " ~ problem
-        ~ " (definitions: macros/segment_catalog.sql)") }}
+        ~ " (definitions: models/segments/segments.yml)") }}
 {%- endmacro %}
 
 {% macro validate_segment_definitions(raw) -%}
@@ -52,7 +52,7 @@
     {%- set snake = modules.re.compile('^[a-z][a-z0-9_]{0,62}$') -%}
     {%- if raw is string or raw is mapping or raw is not iterable -%}
         {{ exceptions.raise_compiler_error(
-            "segments: the catalog (macros/segment_catalog.sql) must be a list of definitions") }}
+            "segments: the catalog (models/segments/segments.yml) must be a list of definitions") }}
     {%- endif -%}
     {%- set seen = [] -%}
     {%- set group_priorities = {} -%}
@@ -211,4 +211,18 @@
 {% macro postgres__segment_holdout_bucket(segment_name, customer_id) -%}
     (cast(cast(('x' || substr(md5({{ segment_name }} || ':' || {{ customer_id }}), 1, 7)) as bit(28)) as bigint)
         % 10000) / 100.0
+{%- endmacro %}
+
+{#- The catalog as written in models/segments/segments.yml (the `segments` list in the meta of the
+    model segment_definitions), read from dbt's graph; only called at execution time. -#}
+{% macro segment_catalog() -%}
+    {%- set node = (graph.get('nodes') or {}).get('model.' ~ project_name ~ '.segment_definitions') -%}
+    {%- if node is none -%}
+        {#- dbt unit tests see neither the graph nor model meta (dbt-core #12938) -#}
+        {{ exceptions.raise_compiler_error(
+            "segments: the catalog (models/segments/segments.yml) is not visible here (dbt unit tests "
+            ~ "see no model config); run dbt through crm360, which passes it as the var "
+            ~ "segment_definitions, or add --vars '{segment_definitions: [...]}'") }}
+    {%- endif -%}
+    {{ return(node.config.meta.get('segments') or []) }}
 {%- endmacro %}

@@ -122,7 +122,7 @@ def stage(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(STAGES)}
     console.print(f"{name} for ds={ds} finished in {time.monotonic() - started:.1f}s (run id {window.run_id})")
 
 
-segments_app = typer.Typer(no_args_is_help=True, help="The segment catalog (dbt_project/macros/segment_catalog.sql).")
+segments_app = typer.Typer(no_args_is_help=True, help="The segment catalog (dbt_project/models/segments/segments.yml).")
 app.add_typer(segments_app, name="segments")
 
 

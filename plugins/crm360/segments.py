@@ -1,8 +1,8 @@
 """Segment definitions: load them from the dbt project, check them, and report segment sizes.
 
-The definitions are YAML in `dbt_project/macros/segment_catalog.sql` (between its raw tags), where
-a data engineer edits them without Python. dbt checks their shape when it compiles
-(macros/segments.sql); only the warehouse can tell whether a rule's SQL is valid, so
+The definitions are YAML in `dbt_project/models/segments/segments.yml` (the `segments` list in the
+meta of the model segment_definitions), where a data engineer edits them without Python. dbt
+checks their shape when it compiles (macros/segments.sql); only the warehouse can tell whether a rule's SQL is valid, so
 `check_definitions` also runs every rule on its own against the features relation with `limit 0`
 and turns the database's error into a message that names the segment. Run it before `dbt build`
 builds the segments (the DAG's dbt_build task, `crm360 segments check`): a bad rule otherwise fails
@@ -27,7 +27,8 @@ KINDS = ("demographic", "geographic", "behavioural", "psychographic", "lifecycle
 KEYS = ("name", "description", "kind", "rule", "exclusivity_group", "priority", "campaign", "holdout_pct",
         "min_size")
 FEATURES_RELATION = "marts.customer_segment_features"
-CATALOG_FILE = Path("macros") / "segment_catalog.sql"
+CATALOG_FILE = Path("models") / "segments" / "segments.yml"
+CATALOG_MODEL = "segment_definitions"
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -37,7 +38,7 @@ class SegmentDefinitionError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s) in the segment definitions "
-                         f"(dbt_project/macros/segment_catalog.sql):\n" + "\n".join(f"- {p}" for p in problems))
+                         f"(dbt_project/models/segments/segments.yml):\n" + "\n".join(f"- {p}" for p in problems))
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,21 @@ class Definitions:
 
 
 def definitions_file(project_dir: Path) -> Path:
-    """The macro file holding the catalog."""
+    """The YAML file holding the catalog."""
     return project_dir / CATALOG_FILE
 
 
 def load_definitions(project_dir: Path) -> Definitions:
     """Read the definitions (as written, unvalidated) and the defaults from dbt_project.yml."""
     path = definitions_file(project_dir)
-    text = path.read_text()
-    found = re.search(r"\{%-?\s*raw\s*-?%\}(.*?)\{%-?\s*endraw\s*-?%\}", text, re.S)
-    if not found:
-        raise ValueError(f"{path}: no {{% raw %}} ... {{% endraw %}} block holding the segment catalog")
-    items = yaml.safe_load(found.group(1)) or []
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    models = [m for m in document.get("models") or [] if isinstance(m, dict) and m.get("name") == CATALOG_MODEL]
+    if not models:
+        raise ValueError(f"{path}: no model {CATALOG_MODEL!r} whose config.meta.segments holds the segment catalog")
+    items = ((models[0].get("config") or {}).get("meta") or {}).get("segments") or []
     project_vars = (yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}).get("vars") or {}
     return Definitions(items=items, path=path,
                        default_holdout_pct=project_vars.get("segment_holdout_pct", 10),
@@ -119,7 +123,7 @@ def _problems_of(item: Any, label: str) -> list[str]:
 def structural_problems(items: Any) -> list[str]:
     """Every shape problem of the definitions: keys, names, kinds, groups, holdouts, sizes."""
     if not isinstance(items, list):
-        return ["segments: the catalog (macros/segment_catalog.sql) must be a list of definitions"]
+        return ["segments: the catalog (models/segments/segments.yml) must be a list of definitions"]
     problems: list[str] = []
     names: set[str] = set()
     priorities: dict[tuple[str, int], str] = {}

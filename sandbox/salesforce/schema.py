@@ -271,6 +271,11 @@ def _crm360_fields() -> list[Field]:
         _s("Crm360_Email_Engagement__c", 40, custom=True, label="crm360 Email Engagement"),
         _s("Crm360_Segment__c", 255, custom=True, label="crm360 Segment"),
         _s("Crm360_Next_Best_Product__c", 255, custom=True, label="crm360 Next Best Product"),
+        _s("Crm360_Next_Best_Offer__c", 255, custom=True, label="crm360 Next Best Offer"),
+        Field("Crm360_Churn_Risk__c", "percent", precision=5, scale=2, custom=True, label="crm360 Churn Risk"),
+        _s("Crm360_Preferred_Channel__c", 40, custom=True, label="crm360 Preferred Channel"),
+        Field("Crm360_Best_Send_Hour__c", "double", precision=2, scale=0, custom=True,
+              label="crm360 Best Send Hour"),
     ]
 
 

@@ -124,11 +124,11 @@ def test_a_bad_definition_fails_naming_the_segment(built: Built, tmp_path: Path)
 
     project = tmp_path / "dbt_project"
     shutil.copytree(settings.dbt_project_dir, project, ignore=shutil.ignore_patterns("target", "logs"))
-    catalog_file = project / "macros" / "segment_catalog.sql"
+    catalog_file = project / "models" / "segments" / "segments.yml"
 
     def write_catalog(items: list[dict]) -> None:
-        catalog_file.write_text("{% macro segment_catalog() -%}{%- set c -%}{% raw %}\n" + yaml.safe_dump(items)
-                                + "{% endraw %}{%- endset -%}{{ return(fromyaml(c)) }}{%- endmacro %}\n")
+        catalog_file.write_text(yaml.safe_dump({"version": 2, "models": [
+            {"name": "segment_definitions", "config": {"meta": {"segments": items}}}]}))
 
     good = {"name": "big_spenders", "description": "spend a lot", "kind": "value", "rule": "lifetime_value > 500"}
     write_catalog([good, {**good, "rule": "shoe_size > 40"}])

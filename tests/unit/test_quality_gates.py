@@ -45,9 +45,10 @@ def test_publish_gate_blocks_the_push_and_records_results(tmp_path: Path) -> Non
     with warehouse.connect(tmp_path / "w.duckdb") as con:
         con.execute("create schema publish")
         con.execute("""create table publish.contact_attributes as select * from (values
-            ('0035g0000000001AAA', 'Contact', 'cus_1', 10.0, 1, 'engaged'),
-            ('0035g0000000002AAA', 'Contact', null, -5.0, 1, 'engaged'))
-            t(sfdc_record_id, sobject_type, customer_id, lifetime_value, order_count, email_engagement)""")
+            ('0035g0000000001AAA', 'Contact', 'cus_1', 10.0, 1, 'engaged', 12.5, 9, 'email'),
+            ('0035g0000000002AAA', 'Contact', null, -5.0, 1, 'engaged', null, 23, 'none'))
+            t(sfdc_record_id, sobject_type, customer_id, lifetime_value, order_count, email_engagement,
+              churn_risk_pct, best_send_hour, preferred_channel)""")
         with pytest.raises(GateFailed, match=r"publish\.contact_attributes\.critical"):
             run_publish_gate(con, EXPECTATIONS, "run-1", "2026-11-20")
         rows = con.execute("select suite, success, expectations_failed from crm360_ops.quality_results").fetchall()

@@ -88,11 +88,10 @@ def test_rules_are_checked_against_the_features_relation(features: duckdb.DuckDB
 
 def _project_with(tmp_path: Path, catalog: list[dict]) -> Path:
     project = tmp_path / "dbt_project"
-    (project / "macros").mkdir(parents=True)
+    (project / "models" / "segments").mkdir(parents=True)
     shutil.copy(PROJECT / "dbt_project.yml", project / "dbt_project.yml")
-    (project / "macros" / "segment_catalog.sql").write_text(
-        "{% macro segment_catalog() -%}{%- set c -%}{% raw %}\n" + yaml.safe_dump(catalog)
-        + "{% endraw %}{%- endset -%}{{ return(fromyaml(c)) }}{%- endmacro %}\n")
+    (project / "models" / "segments" / "segments.yml").write_text(yaml.safe_dump({"version": 2, "models": [
+        {"name": "segment_definitions", "config": {"meta": {"segments": catalog}}}]}))
     return project
 
 

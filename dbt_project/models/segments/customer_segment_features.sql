@@ -1,5 +1,5 @@
 -- What segment rules are written against: one row per person, every customer_360 column plus RFM
--- (rfm_*), lifecycle stage and interests. A rule in macros/segment_catalog.sql may use any of
+-- (rfm_*), lifecycle stage and interests. A rule in models/segments/segments.yml may use any of
 -- these columns; crm360.segments.check_definitions checks it against this relation.
 with
 

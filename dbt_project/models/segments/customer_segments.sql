@@ -1,5 +1,5 @@
 -- One row per person and segment they are in, as of the run date. The segments are declared in
--- macros/segment_catalog.sql (see macros/segments.sql for the format); within an exclusivity
+-- models/segments/segments.yml (see macros/segments.sql for the format); within an exclusivity
 -- group a person is only in the matching segment with the lowest priority number.
 -- is_holdout: a stable draw from (segment, customer_id) below the segment's holdout_pct; held-out
 -- people are kept for lift measurement and never sent. is_sendable: not held out and the segment

@@ -36,6 +36,17 @@ def dbt_env(warehouse_path: Path, landing_root: Path) -> dict[str, str]:
     }
 
 
+def dbt_vars(project_dir: Path, ds: str) -> dict[str, object]:
+    """The vars every crm360 dbt invocation passes: the run date, and the segment catalog read from
+    models/segments/segments.yml (models read it from dbt's graph too, but dbt unit tests cannot)."""
+    from crm360 import segments
+
+    found: dict[str, object] = {"ds": ds}
+    if segments.definitions_file(project_dir).exists():
+        found["segment_definitions"] = segments.load_definitions(project_dir).items
+    return found
+
+
 def run_build(project_dir: Path, warehouse_path: Path, landing_root: Path, ds: str,
               full_refresh: bool = False, select: str | None = None, target: str | None = None) -> DbtBuildResult:
     """`dbt build` for run date `ds`; raises DbtBuildFailed naming the first failing node."""
@@ -49,7 +60,7 @@ def run_build(project_dir: Path, warehouse_path: Path, landing_root: Path, ds: s
         "--profiles-dir", str(project_dir),
         "--target-path", str(target_path),
         "--log-path", str(target_path / "logs"),
-        "--vars", json.dumps({"ds": ds}),
+        "--vars", json.dumps(dbt_vars(project_dir, ds)),
         "--no-use-colors",
     ]
     if full_refresh:

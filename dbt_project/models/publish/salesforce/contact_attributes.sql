@@ -10,6 +10,20 @@ records as (
 
 customers as (
     select * from {{ ref('customer_360') }}
+),
+
+personalization as (
+    select * from {{ ref('customer_personalization') }}
+),
+
+-- the segments a person is in and may be contacted for (holdouts are not told)
+segments as (
+    select
+        customer_id,
+        string_agg(segment_name, ';' order by segment_name) as segment_names
+    from {{ ref('customer_segments') }}
+    where not is_holdout
+    group by customer_id
 )
 
 select
@@ -19,6 +33,14 @@ select
     customers.lifetime_value,
     customers.order_count,
     customers.last_order_date,
-    customers.email_engagement
+    customers.email_engagement,
+    left(segments.segment_names, 255) as segment_names,
+    left(personalization.next_best_product, 255) as next_best_product,
+    left(personalization.next_best_offer, 255) as next_best_offer,
+    {{ round_to('100 * personalization.churn_risk', 2) }} as churn_risk_pct,
+    personalization.preferred_channel,
+    personalization.best_send_hour
 from records
 inner join customers on records.customer_id = customers.customer_id
+left join personalization on records.customer_id = personalization.customer_id
+left join segments on records.customer_id = segments.customer_id
