@@ -24,6 +24,28 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     return row[0] if row else None
 
 
+def _segments(con: duckdb.DuckDBPyConnection, ds: str) -> list[dict[str, Any]]:
+    """The run date's segment sizes (marts.segment_summary), or nothing if it holds another date."""
+    from crm360.segments import segment_sizes
+
+    sizes = segment_sizes(con)
+    return [row for _, row in sorted(sizes.items()) if row["as_of_date"] == ds]
+
+
+def _personalization(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """How many people got each personal attribute (marts.customer_personalization)."""
+    try:
+        row = con.execute(
+            "select count(*), count(next_best_product_id), count(next_best_offer_id), count(churn_risk), "
+            "count(nearest_store_id), count(named_contact_user_id), count(open_cart_id) "
+            "from marts.customer_personalization").fetchone()
+    except duckdb.CatalogException:
+        return {}
+    keys = ("customers", "next_best_product", "next_best_offer", "churn_risk", "nearest_store",
+            "named_contact", "open_cart")
+    return dict(zip(keys, row, strict=True)) if row else {}
+
+
 def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow,
                   stage_states: dict[str, str] | None = None) -> dict[str, Any]:
     """The run's numbers from crm360_ops; `stage_states` (task id -> Airflow state) marks failures."""
@@ -39,6 +61,8 @@ def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow,
         f"from {OPS_SCHEMA}.quality_results where run_id = ? order by suite", [window.run_id]).fetchall()
     push = stages.get("push_to_salesforce", {})
     return {
+        "segments": _segments(con, window.ds_str),
+        "personalization": _personalization(con),
         "run_id": window.run_id,
         "run_type": window.run_type,
         "ds": window.ds_str,
@@ -64,6 +88,7 @@ def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow,
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
+    segments = summary.get("segments") or []  # reports written before segments existed have none
     lines = [
         f"# crm360 nightly run — {summary['ds']}",
         "",
@@ -77,6 +102,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Salesforce: **{summary['salesforce']['records_written']} records written**, "
         f"{summary['salesforce']['records_failed']} failed, {summary['salesforce']['records_changed']} changed, "
         f"{summary['salesforce']['api_calls']} API calls",
+        f"- Segments: **{len(segments)}**, "
+        f"{sum(1 for s in segments if s['is_below_min_size'])} below their minimum size (not sent)",
+        f"- Personalization: {_personalization_line(summary.get('personalization') or {})}",
         "",
         "## Rows per stage",
         "",
@@ -92,7 +120,22 @@ def render_markdown(summary: dict[str, Any]) -> str:
         result = "passed" if c["success"] else "FAILED"
         lines.append(f"| {c['suite']} | {c['severity']} | {result} | {c['failed']} / {c['evaluated']} | "
                      f"{c['first_failure'] or ''} |")
+    if segments:
+        lines += ["", "## Segments", "", "| segment | members | held out | sendable | size guard |",
+                  "|---|---:|---:|---:|---|"]
+        for s in segments:
+            guard = "below minimum size: not sent" if s["is_below_min_size"] else ""
+            lines.append(f"| {s['segment_name']} | {s['members']} | {s['holdout_members']} | "
+                         f"{s['sendable_members']} | {guard} |")
     return "\n".join(lines) + "\n"
+
+
+def _personalization_line(p: dict[str, Any]) -> str:
+    if not p:
+        return "not built"
+    return (f"{p['customers']} customers: next-best product {p['next_best_product']}, offer {p['next_best_offer']}, "
+            f"churn risk {p['churn_risk']}, nearest store {p['nearest_store']}, named contact "
+            f"{p['named_contact']}, open cart {p['open_cart']}")
 
 
 def _is_newest(reports_root: Path, ds: str) -> bool:

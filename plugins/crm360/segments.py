@@ -207,7 +207,9 @@ def check_definitions(project_dir: Path, warehouse_con: duckdb.DuckDBPyConnectio
     """
     definitions = load_definitions(project_dir)
     problems = structural_problems(definitions.items)
-    if warehouse_con is None or not relation_exists(warehouse_con):
+    if warehouse_con is None:
+        return problems
+    if not relation_exists(warehouse_con):
         log.warning("segments: %s is not built yet; rule SQL not checked", FEATURES_RELATION)
         return problems
     return problems + [p for p in validate(warehouse_con, definitions.items) if p not in problems]

@@ -144,13 +144,23 @@ def raw_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
 
 
 def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
-    from crm360.transform.dbt import run_build
+    from crm360 import segments
+    from crm360.transform.dbt import DbtBuildFailed, run_build
 
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     with warehouse.connect(settings.warehouse_path):
         pass  # create the file and ops tables before dbt opens it
-    result = run_build(settings.dbt_project_dir, settings.warehouse_path, settings.landing_root,
-                       window.ds_str, full_refresh=bool(window.params.get("full_refresh", False)))
+    # a badly shaped segment definition fails here, naming the segment
+    segments.require_valid_definitions(settings.dbt_project_dir, None)
+    try:
+        result = run_build(settings.dbt_project_dir, settings.warehouse_path, settings.landing_root,
+                           window.ds_str, full_refresh=bool(window.params.get("full_refresh", False)))
+    except DbtBuildFailed:
+        # a bad segment rule fails customer_segments with a database error that names no segment:
+        # check each rule against the features this build made, and name the segment if that was it
+        with warehouse.connect(settings.warehouse_path) as con:
+            segments.require_valid_definitions(settings.dbt_project_dir, con)
+        raise
     from crm360 import identity
 
     with warehouse.connect(settings.warehouse_path) as con:
@@ -159,6 +169,15 @@ def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
         warehouse.record_metrics(con, window.run_id, window.ds_str, "dbt_build", metrics)
         report = identity.observe(con, window.ds_str, window.run_id, settings.identity_max_cluster)
         warehouse.record_metrics(con, window.run_id, window.ds_str, "identity", report.metrics())
+        sizes = segments.segment_sizes(con)
+        too_small = sorted(name for name, row in sizes.items() if row["is_below_min_size"])
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "segments", {
+            "segments": len(sizes), "below_min_size": len(too_small),
+            "memberships": sum(row["members"] for row in sizes.values()),
+            "sendable": sum(row["sendable_members"] for row in sizes.values())})
+    if too_small:
+        log.warning("segments below their minimum size, flagged and not sent to their campaigns: %s",
+                    ", ".join(too_small))
     log.info("identity: %d records -> %d customers (%d with several records, largest %d); %d merges, %d splits "
              "since %s; identifiers excluded: %s", report.records, report.customers, report.multi_record_customers,
              report.largest_cluster, report.merges, report.splits, report.compared_with or "-",
