@@ -155,9 +155,20 @@ def _print_summary(paths: localrun.LocalPaths, ds: str, state: str, tasks: dict[
             f"source records · checks: [bold]{summary['checks_passed']} passed, {summary['checks_failed']} failed[/]"
             f" · Salesforce: [bold]{sf['records_written']} records written[/], {sf['records_failed']} failed, "
             f"{sf['api_calls']} API calls")
+        segs = summary.get("segments") or []
+        small = [s["segment_name"] for s in segs if s["is_below_min_size"]]
+        console.print(f"segments: [bold]{len(segs)}[/] built, {sum(s['members'] for s in segs)} memberships, "
+                      f"{sum(s['sendable_members'] for s in segs)} sendable"
+                      + (f"; below minimum size (not sent): {', '.join(small)}" if small else ""))
+        p = summary.get("personalization") or {}
+        if p:
+            console.print(f"personalization: {p['customers']} customers · next-best product {p['next_best_product']}"
+                          f" · offer {p['next_best_offer']} · churn risk {p['churn_risk']} · nearest store "
+                          f"{p['nearest_store']} · named contact {p['named_contact']} · open cart {p['open_cart']}")
     else:
         console.print(f"[red]no run summary at {summary_path}[/]")
-    console.print(f"warehouse: {paths.warehouse} (tables marts.customer_360, publish.contact_attributes, crm360_ops.*)")
+    console.print(f"warehouse: {paths.warehouse} (tables marts.customer_360, marts.customer_personalization, "
+                  "marts.customer_segments, marts.segment_summary, publish.contact_attributes, crm360_ops.*)")
     console.print("look around: .venv/bin/crm360 report · .venv/bin/crm360 partitions")
     console.print(f"landing zone: {paths.landing} · reports: {paths.reports / 'latest.md'} · Airflow log: {log_file}")
     console.print(f"finished in {seconds:.0f}s")
