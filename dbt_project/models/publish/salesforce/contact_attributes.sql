@@ -16,13 +16,14 @@ personalization as (
     select * from {{ ref('customer_personalization') }}
 ),
 
--- the segments a person is in and may be contacted for (holdouts are not told)
+-- the segments a person is in and may be contacted for: not held out, and the segment is not below
+-- its minimum size (segment_summary)
 segments as (
     select
         customer_id,
         string_agg(segment_name, ';' order by segment_name) as segment_names
     from {{ ref('customer_segments') }}
-    where not is_holdout
+    where is_sendable
     group by customer_id
 )
 
