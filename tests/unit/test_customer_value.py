@@ -164,10 +164,16 @@ def test_same_day_orders_are_one_purchase_and_the_first_purchase_is_not_in_the_s
 
 def test_scoring_without_enough_data_gives_no_made_up_numbers() -> None:
     settings = scoring.ValueSettings()
-    one_timers = PurchaseHistory.from_arrays([0, 0, 1], [0, 0, 2], [3, 5, 6], [np.nan, np.nan, 40.0])
-    models = scoring.fit_models(one_timers, settings)
-    assert models.purchases is not None and models.spend is None and not models.converged
-    scores = scoring.score(one_timers, models.purchases.params, None, settings)
+    one_repeater = PurchaseHistory.from_arrays([0, 0, 1], [0, 0, 2], [3, 5, 6], [np.nan, np.nan, 40.0])
+    models = scoring.fit_models(one_repeater, settings)
+    # one repeat buyer cannot identify either model: no parameters, null scores, not "converged"
+    assert models.purchases is None and models.spend is None and not models.converged
+    scores = scoring.score(one_repeater, None, None, settings)
+    assert all(np.all(np.isnan(v)) for v in scores.values())
+    two_repeaters = PurchaseHistory.from_arrays([0, 2, 1], [0, 4, 2], [3, 5, 6], [np.nan, 30.0, 40.0])
+    models = scoring.fit_models(two_repeaters, settings)
+    assert models.purchases is not None
+    scores = scoring.score(two_repeaters, models.purchases.params, None, settings)
     assert np.all(np.isfinite(scores["probability_alive"]))
     assert np.all(np.isnan(scores["expected_lifetime_value"]))
     empty = PurchaseHistory.from_arrays([], [], [], [])

@@ -2,7 +2,7 @@
 
 Times are in days. Fitting uses at most ``max_fit_customers`` customers (a deterministic sample);
 scoring is vectorised over all of them. When the data cannot support a model (no customers, or
-fewer than two with repeat purchases for the spend model), its parameters are None and the columns
+fewer than two with repeat purchases), its parameters are None and the columns
 that depend on it are NaN (null in the warehouse) rather than made up.
 """
 
@@ -58,8 +58,13 @@ class ValueModels:
 def fit_models(history: PurchaseHistory, settings: ValueSettings) -> ValueModels:
     """BG/NBD and Gamma-Gamma maximum-likelihood fits; a model the data cannot support is None."""
     purchases = None
-    if len(history):
+    # with (almost) nobody buying twice the BG/NBD likelihood has no interior optimum (r -> 0,
+    # alpha -> infinity): no fit rather than degenerate parameters and scores
+    repeaters = int(np.count_nonzero(history.frequency > 0))
+    if repeaters >= 2:
         purchases = bgnbd.fit(history, max_customers=settings.max_fit_customers, seed=settings.seed)
+    elif len(history):
+        log.warning("BG/NBD not fitted: %d customer(s) with repeat purchases (2 needed)", repeaters)
     spend = None
     repeat_buyers = int(np.count_nonzero((history.frequency > 0) & (np.nan_to_num(
         history.monetary_value, nan=0.0) > 0))) if history.monetary_value is not None else 0
