@@ -20,11 +20,7 @@ fx_rates as (
 ),
 
 email_to_customer as (
-    select email_normalized, min(customer_id) as customer_id
-    from records
-    where email_normalized is not null
-    group by email_normalized
-    having count(distinct customer_id) = 1
+    select * from {{ ref('int_email_owners') }}
 ),
 
 shop_to_customer as (

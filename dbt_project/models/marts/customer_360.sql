@@ -30,13 +30,9 @@ countries as (
     select * from {{ ref('countries') }}
 ),
 
--- an email attributes events and orders only when it belongs to exactly one person
+-- an email attributes events only when it belongs to exactly one person
 email_to_customer as (
-    select email_normalized, min(customer_id) as customer_id
-    from records
-    where email_normalized is not null
-    group by email_normalized
-    having count(distinct customer_id) = 1
+    select * from {{ ref('int_email_owners') }}
 ),
 
 -- golden record: each field survives on its own (see macro survivor), with its source record
