@@ -261,7 +261,7 @@ def _fetch(warehouse: Path, queries: dict[str, str], params: dict[str, Any] | No
         out = {}
         for name, sql in queries.items():
             used = {key: value for key, value in (params or {}).items() if f"${key}" in sql}
-            out[name] = con.execute(sql, used).fetch_arrow_table()
+            out[name] = con.execute(sql, used).to_arrow_table()
         return out
     finally:
         con.close()
