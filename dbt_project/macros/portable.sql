@@ -31,9 +31,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- round() of a float to n places, as a float (Postgres rounds to places only numerics). -#}
+{#- round() of a float to n places, as a float (Postgres rounds to places only numerics; DuckDB's plain
+    numeric is decimal(18,3), which would cut to 3 places and overflow at 10^15). -#}
 {% macro round_to(expression, places) -%}
-    cast(round(cast({{ expression }} as numeric), {{ places }}) as float8)
+    cast(round(cast({{ expression }} as numeric(38, 10)), {{ places }}) as float8)
 {%- endmacro %}
 
 {#- A UTC timestamp (with time zone) as wall-clock time in an IANA zone given by a column. -#}

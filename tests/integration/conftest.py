@@ -23,6 +23,7 @@ from tests.conftest import require
 
 DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
 CUSTOMERS = 1500
+HISTORY_DAYS = 180
 SEED = 11
 
 
@@ -53,7 +54,8 @@ class NightlyRuns:
 
 def _contacts(sf: Any) -> list[dict[str, Any]]:
     soql = ("SELECT Id, Crm360_Customer_Id__c, Crm360_Lifetime_Value__c, Crm360_Order_Count__c, "
-            "Crm360_Email_Engagement__c, SystemModstamp FROM Contact")
+            "Crm360_Email_Engagement__c, Crm360_Segment__c, Crm360_Next_Best_Product__c, "
+            "Crm360_Next_Best_Offer__c, Crm360_Churn_Risk__c, Crm360_Best_Send_Hour__c, SystemModstamp FROM Contact")
     return sf.query_all(soql)["records"]
 
 
@@ -63,7 +65,8 @@ def _published(warehouse: Path) -> dict[str, tuple]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         return {row[0]: tuple(row[1:]) for row in con.execute(
-            "select sfdc_record_id, customer_id, lifetime_value, order_count, email_engagement "
+            "select sfdc_record_id, customer_id, lifetime_value, order_count, email_engagement, segment_names, "
+            "next_best_product, next_best_offer, churn_risk_pct, best_send_hour "
             "from publish.contact_attributes where sobject_type = 'Contact'").fetchall()}
     except duckdb.CatalogException:
         return {}
@@ -87,7 +90,9 @@ def nightly(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytes
 
     root = tmp_path_factory.mktemp("nightly")
     paths = localrun.LocalPaths.under(root)
-    manifest = generate(customers=CUSTOMERS, days=len(DAYS), end_date=DAYS[-1], seed=SEED, out=paths.company_dir)
+    # with half a year of order history (in day 1's shop export), so segments and value models have data
+    manifest = generate(customers=CUSTOMERS, days=len(DAYS), end_date=DAYS[-1], seed=SEED, out=paths.company_dir,
+                        history_days=HISTORY_DAYS)
     with start_sandbox(paths.sandbox_dir) as _server:
         load(paths.company_dir, paths.sandbox_dir / "server.json")
         server = json.loads((paths.sandbox_dir / "server.json").read_text())

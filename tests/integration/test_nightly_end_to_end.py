@@ -145,14 +145,23 @@ def test_contacts_in_salesforce_carry_what_crm360_computed(nightly: NightlyRuns)
     published = nightly.published["day3"]
     contacts = {c["Id"]: c for c in nightly.salesforce_after["day3"]}
     assert published and set(published) <= set(contacts)
-    for record_id, (customer_id, ltv, orders, engagement) in published.items():
+    for record_id, (customer_id, ltv, orders, engagement, segments, product, offer, churn, hour) in published.items():
         got = contacts[record_id]
         assert got["Crm360_Customer_Id__c"] == customer_id, record_id
         assert got["Crm360_Lifetime_Value__c"] == pytest.approx(ltv, abs=0.005), record_id
         assert got["Crm360_Order_Count__c"] == orders, record_id
         assert got["Crm360_Email_Engagement__c"] == engagement, record_id
+        # the segment of one reaches the CRM: segments, next-best product and offer, churn risk, send hour
+        assert (got["Crm360_Segment__c"], got["Crm360_Next_Best_Product__c"], got["Crm360_Next_Best_Offer__c"]) \
+            == (segments, product, offer), record_id
+        assert got["Crm360_Best_Send_Hour__c"] == hour, record_id
+        assert (got["Crm360_Churn_Risk__c"] is None) == (churn is None), record_id
+        if churn is not None:
+            assert got["Crm360_Churn_Risk__c"] == pytest.approx(churn, abs=0.005), record_id
     buyers = [v for v in published.values() if v[2] and v[2] > 0]
     assert buyers, "some Contacts have orders, so lifetime value reaches Salesforce"
+    assert any(v[7] is not None for v in published.values()), "buyers get a churn risk"
+    assert all(v[5] for v in published.values()), "everyone gets a next-best product"
 
 
 def test_push_sends_only_changes_and_records_every_attempt(nightly: NightlyRuns,

@@ -22,6 +22,12 @@ open_carts as (
     select * from {{ ref('int_customer_open_carts') }}
 ),
 
+favourite_categories as (
+    select customer_id, product_category
+    from {{ ref('int_customer_category_affinity') }}
+    where affinity_rank = 1
+),
+
 geo_cities as (
     select * from {{ ref('geo_cities') }}
 ),
@@ -234,6 +240,7 @@ final as (
         {{ run_date() }} - cast(order_facts.last_ordered_at as date) as days_since_last_order,
         {{ run_date() }} - cast(order_facts.first_ordered_at as date) as days_since_first_order,
         {{ round_to('coalesce(order_facts.refunded_value, 0)', 2) }} as refunded_value,
+        favourite_categories.product_category as favourite_category,
         open_carts.cart_id is not null as has_open_cart,
         coalesce(open_carts.open_cart_items, 0) as open_cart_items,
         coalesce(open_carts.open_cart_value, 0) as open_cart_value,
@@ -262,6 +269,7 @@ final as (
     left join zones on record_counts.customer_id = zones.customer_id
     left join owners on record_counts.customer_id = owners.customer_id
     left join open_carts on record_counts.customer_id = open_carts.customer_id
+    left join favourite_categories on record_counts.customer_id = favourite_categories.customer_id
     left join send_hours on record_counts.customer_id = send_hours.customer_id and send_hours.hour_rank = 1
 )
 

@@ -13,12 +13,6 @@ value as (
     select * from {{ customer_value_scores() }}
 ),
 
-favourite as (
-    select customer_id, product_category
-    from {{ ref('int_customer_category_affinity') }}
-    where affinity_rank = 1
-),
-
 next_best_products as (
     select
         customer_id,
@@ -72,7 +66,7 @@ final as (
         offers.expected_value as next_best_offer_expected_value,
         case when offers.offer_id is not null then 'Because the customer ' || offers.reason end
             as next_best_offer_reason,
-        favourite.product_category as favourite_category,
+        customers.favourite_category,
         -- how and when
         customers.preferred_channel,
         customers.best_send_hour,
@@ -101,7 +95,6 @@ final as (
         customers.as_of_date
     from customers
     left join value on customers.customer_id = value.customer_id
-    left join favourite on customers.customer_id = favourite.customer_id
     left join next_best_products on customers.customer_id = next_best_products.customer_id
     left join last_order on customers.customer_id = last_order.customer_id
     left join offers on customers.customer_id = offers.customer_id

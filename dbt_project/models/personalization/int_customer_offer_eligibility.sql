@@ -12,12 +12,6 @@ value as (
     select * from {{ customer_value_scores() }}
 ),
 
-favourite as (
-    select customer_id, product_category
-    from {{ ref('int_customer_category_affinity') }}
-    where affinity_rank = 1
-),
-
 offers as (
     select * from {{ ref('offer_catalog') }}
 ),
@@ -29,7 +23,7 @@ features as (
         customers.days_since_last_order,
         customers.has_open_cart,
         customers.lifetime_value,
-        favourite.product_category as favourite_category,
+        customers.favourite_category,
         value.churn_risk,
         -- the order a customer is expected to place: the spend model's estimate, else their own
         -- average, else the shop's average order value
@@ -39,7 +33,6 @@ features as (
         ) as expected_order_value
     from customers
     left join value on customers.customer_id = value.customer_id
-    left join favourite on customers.customer_id = favourite.customer_id
 ),
 
 eligible as (

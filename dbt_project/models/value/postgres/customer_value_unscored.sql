@@ -1,4 +1,3 @@
-{{ config(enabled=target.type != 'duckdb', schema='marts') }}
 -- Postgres stand-in for the Python model models/value/customer_value.py (models read either through
 -- the macro customer_value_scores()): the BG/NBD and
 -- Gamma-Gamma fits run as a dbt Python model, which dbt-postgres cannot run. The same columns with
