@@ -203,3 +203,22 @@ def test_a_generated_population_is_recovered_by_the_fit() -> None:
     assert fit.params.alpha == pytest.approx(truth.alpha, rel=0.2)
     assert fit.params.a == pytest.approx(truth.a, rel=0.3)
     assert fit.params.b == pytest.approx(truth.b, rel=0.3)
+
+
+def test_expected_purchases_stay_finite_when_dropout_is_nearly_certain_to_be_tiny() -> None:
+    """A fit with a and b in the thousands (seen on a young shop) overflows the hypergeometric
+    closed form; the quadrature fallback gives the no-dropout limit, (r + x) / (alpha + T) * t."""
+    params = bgnbd.BgNbdParams(r=1.28, alpha=101.0, a=2343.8, b=716088.0)
+    x = np.array([1.0, 5.0, 3.0, 2.0])
+    tenure = np.array([152.0, 153.0, 142.0, 143.0])
+    history = PurchaseHistory.from_arrays(x, tenure - 10, tenure, np.full(4, 50.0))
+    expected = bgnbd.expected_purchases(params, history, 90)
+    assert np.all(np.isfinite(expected)) and np.all(expected >= 0)
+    no_dropout = (params.r + x) / (params.alpha + tenure) * 90
+    assert expected == pytest.approx(no_dropout * bgnbd.probability_alive(params, history), rel=0.01)
+    # and where the closed form works, the fallback agrees with it
+    usual = bgnbd.BgNbdParams(r=0.24, alpha=4.4, a=0.79, b=2.43)
+    closed = bgnbd._alive_purchase_curve(usual, x, tenure / 7, 39.0)
+    fallback = [bgnbd._alive_purchase_integral(0.24, 4.4, 0.79, 2.43, xi, ti / 7, 39.0)
+                for xi, ti in zip(x, tenure, strict=True)]
+    assert closed == pytest.approx(fallback, rel=1e-6)

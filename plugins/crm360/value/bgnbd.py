@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import integrate, stats
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from crm360.value.fitting import compress, maximise
@@ -145,8 +146,32 @@ def _alive_purchase_curve(params: BgNbdParams, x: NDArray, big_t: NDArray, t: fl
         a = 1.0 + 1e-9
     one_minus_z = (alpha + big_t) / (alpha + big_t + t)
     z = 1.0 - one_minus_z
-    bracket = 1.0 - one_minus_z ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-    return (a + b + x - 1.0) / (a - 1.0) * bracket
+    with np.errstate(over="ignore", invalid="ignore"):
+        bracket = 1.0 - one_minus_z ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        curve = (a + b + x - 1.0) / (a - 1.0) * bracket
+    bad = ~np.isfinite(curve) | (curve < 0)
+    if np.any(bad):  # e.g. a and b in the thousands (dropout nearly fixed): 2F1 overflows
+        curve[bad] = [_alive_purchase_integral(r, alpha, a, b, float(xi), float(ti), t)
+                      for xi, ti in zip(np.asarray(x)[bad], np.asarray(big_t)[bad], strict=True)]
+    return curve
+
+
+def _alive_purchase_integral(r: float, alpha: float, a: float, b: float, x: float, big_t: float, t: float) -> float:
+    """The same expectation by quadrature, where the closed form is numerically unusable: given
+    alive at T, the dropout p ~ Beta(a, b+x) and the rate lambda ~ Gamma(r+x, alpha+T); given both,
+    E[purchases in t] = (1 - exp(-lambda p t)) / p, whose mean over lambda is
+    (1 - ((alpha+T) / (alpha+T+p t))^(r+x)) / p; integrate that over p."""
+    dropout = stats.beta(a, b + x)
+    scale = alpha + big_t
+
+    def integrand(p: float) -> float:
+        if p <= 0.0:
+            return (r + x) * t / scale * dropout.pdf(p)
+        return -np.expm1(-(r + x) * np.log1p(p * t / scale)) / p * dropout.pdf(p)
+
+    low, high = dropout.ppf(1e-12), dropout.ppf(1.0 - 1e-12)
+    value, _ = integrate.quad(integrand, low, high, limit=200)
+    return float(value)
 
 
 def _distinct_pairs(x: NDArray, big_t: NDArray) -> tuple[NDArray, NDArray, NDArray[np.int64]]:
