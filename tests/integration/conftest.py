@@ -161,10 +161,11 @@ def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
 
 
 def land_company(root: Path, days: tuple[str, ...], mp: pytest.MonkeyPatch, *, customers: int,
-                 seed: int) -> Path:
+                 seed: int, history_days: int = 0) -> Path:
     """Generate a company under `root`, load its CRM into a sandbox org, and run crm360's extract and
     land stages for `days` with CRM360_HOME=`root` (set on `mp`). The sandbox stops on return;
-    everything crm360 needs afterwards is in the landing zone. Returns the company folder."""
+    everything crm360 needs afterwards is in the landing zone. `history_days` of orders come in the
+    first day's shop export. Returns the company folder."""
     from crm360 import tasks
     from crm360.rundate import RunWindow
     from crm360.settings import Settings
@@ -172,7 +173,8 @@ def land_company(root: Path, days: tuple[str, ...], mp: pytest.MonkeyPatch, *, c
     from sandbox.salesforce.process import start_sandbox
 
     company = root / "company"
-    generate(customers=customers, days=len(days), end_date=days[-1], seed=seed, out=company)
+    generate(customers=customers, days=len(days), end_date=days[-1], seed=seed, out=company,
+             history_days=history_days)
     with start_sandbox(root / "sandbox") as sandbox:
         mp.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)
         server = json.loads(sandbox.server_file.read_text())

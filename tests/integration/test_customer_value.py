@@ -20,7 +20,7 @@ DAYS = ("2026-11-19", "2026-11-20")
 
 
 def test_dbt_builds_customer_value_for_every_buyer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    land_company(tmp_path, DAYS, monkeypatch, customers=1500, seed=21)
+    land_company(tmp_path, DAYS, monkeypatch, customers=1500, seed=21, history_days=180)
     settings = Settings.from_env()
     # the value models and everything upstream, with the tests of those models only (cautious)
     monkeypatch.setenv("DBT_INDIRECT_SELECTION", "cautious")
