@@ -42,6 +42,8 @@ class SimContext:
     late: dict[tuple[str, dt.date], int] = field(default_factory=dict)
     identified: np.ndarray | None = None  # (persons, 2): the browser already sent a userId
     counters: dict[str, int] = field(default_factory=dict)
+    # person -> the companion of something they bought without it, likely in their next order
+    follow_ups: dict[int, int] = field(default_factory=dict)
     window_orders: np.ndarray | None = None  # orders per person that landed in the window
     options: Options = field(default_factory=Options)
     # the window's first day: orders placed before it (history) land in its export

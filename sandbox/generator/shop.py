@@ -2,7 +2,8 @@
 
 Each living customer buys at their own rate (scaled by season and weekday), at hours typical for
 their local time; after each order they may leave for good. Baskets follow category affinity and
-climate (winter coats in cold places and months) and often pair a product with its companion.
+climate (winter coats in cold places and months) and often pair a product with its companion: in the
+same basket, or as the first item of the buyer's next order (completing the earlier purchase).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ ORDER_HOURS = np.array([0.3, 0.15, 0.1, 0.08, 0.08, 0.15, 0.4, 0.8, 1.1, 1.2, 1.
 WEEKDAY = np.array([1.0, 0.95, 0.97, 1.0, 0.95, 0.9, 1.15])
 MONTH = {1: 0.85, 2: 0.8, 3: 0.9, 4: 0.92, 5: 0.95, 6: 0.9, 7: 0.88, 8: 0.92, 9: 1.0, 10: 1.05,
          11: 1.3, 12: 1.45}
+# Share of next orders that start with the companion of something bought without it before.
+FOLLOW_UP_SHARE = 0.4
 CANCEL_REASONS = ("customer", "inventory", "fraud", "declined")
 CATEGORY_CLIMATE = np.array([c.climate for c in CATEGORIES])
 
@@ -89,7 +92,11 @@ def build_order(ctx: SimContext, rng: np.random.Generator, i: int, epoch: int, w
     p, cat = ctx.persons, ctx.catalog
     country = ref.COUNTRIES[p.country[i]]
     target = float(p.order_value_usd[i] * np.exp(rng.normal(0.0, 0.3)))
-    chosen = [int(rng.choice(cat.size, p=weights))]
+    follow_up = ctx.follow_ups.pop(i, None) if ctx.options.co_purchase else None
+    if follow_up is not None and rng.random() < FOLLOW_UP_SHARE:
+        chosen = [follow_up]  # completing an earlier purchase (the parka's beanie, a month later)
+    else:
+        chosen = [int(rng.choice(cat.size, p=weights))]
     subtotal_usd = float(cat.price_usd[chosen[0]])
     while len(chosen) < 5:
         if rng.random() < 0.35 and ctx.options.co_purchase and int(cat.companion[chosen[-1]]) not in chosen:
@@ -103,6 +110,10 @@ def build_order(ctx: SimContext, rng: np.random.Generator, i: int, epoch: int, w
             break
         subtotal_usd += float(cat.price_usd[chosen[-1]])
 
+    if ctx.options.co_purchase:
+        missing = [int(cat.companion[k]) for k in chosen if int(cat.companion[k]) not in chosen]
+        if missing:
+            ctx.follow_ups[i] = missing[0]
     lines, subtotal = [], 0.0
     for k in chosen:
         variant = int(rng.integers(0, len(cat.variant_ids[k])))
