@@ -18,7 +18,7 @@ catalog as (
 
 pairs as (
     select * from {{ ref('int_product_pairs') }}
-    where lift > 1
+    where lift > 1 and is_significant
 ),
 
 bought as (

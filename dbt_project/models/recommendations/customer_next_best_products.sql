@@ -55,7 +55,7 @@ partners as (
             ) as partner_rank
         from {{ ref('int_product_pairs') }} as pairs
         inner join catalog on pairs.paired_product_id = catalog.product_id
-        where pairs.lift > 1
+        where pairs.lift > 1 and pairs.is_significant
     ) as ranked
     where partner_rank <= {{ var('recommendations_partners_per_product') }}
 ),

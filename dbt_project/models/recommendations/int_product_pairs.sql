@@ -2,7 +2,10 @@
 -- order however many lines carry it), in both directions: how often product_id and
 -- paired_product_id are bought together (support), how often a basket with product_id also holds
 -- paired_product_id (confidence) and how much more often than chance (lift). Only pairs seen in at
--- least `recommendations_min_pair_orders` orders are kept: rarer ones are noise.
+-- least `recommendations_min_pair_orders` orders are kept: rarer ones are noise. is_significant:
+-- the pair is seen at least `recommendations_min_pair_z` standard deviations more often than if
+-- the two products were bought independently (Poisson: (pairs - expected) / sqrt(expected)), so
+-- that a catalog without real co-purchase structure yields no co-purchase recommendations.
 with
 
 baskets as (
@@ -56,7 +59,12 @@ final as (
         {{ round_to('cast(pair_orders.pair_orders as float8) / product_a.product_orders', 4) }} as confidence,
         {{ round_to(
             'cast(pair_orders.pair_orders as float8) * order_count.orders'
-            ~ ' / (cast(product_a.product_orders as float8) * product_b.product_orders)', 4) }} as lift
+            ~ ' / (cast(product_a.product_orders as float8) * product_b.product_orders)', 4) }} as lift,
+        (
+            pair_orders.pair_orders
+            - cast(product_a.product_orders as float8) * product_b.product_orders / order_count.orders
+        ) / sqrt(cast(product_a.product_orders as float8) * product_b.product_orders / order_count.orders)
+        >= {{ var('recommendations_min_pair_z') }} as is_significant
     from pair_orders
     cross join order_count
     inner join product_orders as product_a on pair_orders.product_id = product_a.product_id
