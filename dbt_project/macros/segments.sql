@@ -126,19 +126,6 @@
 
 {#- The definitions as rows (segment_name, segment_kind, ...): a select usable as a CTE body. -#}
 {% macro segment_definitions_relation(definitions) -%}
-    {%- if definitions | length == 0 %}
-    select
-        cast(null as varchar) as segment_name,
-        cast(null as varchar) as segment_kind,
-        cast(null as varchar) as segment_description,
-        cast(null as varchar) as campaign_name,
-        cast(null as varchar) as exclusivity_group,
-        cast(null as integer) as segment_priority,
-        cast(null as float8) as holdout_pct,
-        cast(null as integer) as min_size,
-        cast(null as varchar) as segment_rule
-    where 1 = 0
-    {%- else %}
     select
         cast(segment_name as varchar) as segment_name,
         cast(segment_kind as varchar) as segment_kind,
@@ -150,6 +137,10 @@
         cast(min_size as integer) as min_size,
         cast(segment_rule as varchar) as segment_rule
     from (
+        {%- if definitions | length == 0 %}
+        select null, null, null, null, null, null, null, null, null
+        where 1 = 0
+        {%- else %}
         values
         {%- for d in definitions %}
         ({{ segment_literal(d.name) }}, {{ segment_literal(d.kind) }}, {{ segment_literal(d.description) }},
@@ -157,11 +148,11 @@
             {{ d.priority if d.priority is not none else 'null' }}, {{ d.holdout_pct }}, {{ d.min_size }},
             {{ segment_literal(d.rule) }}){{ ',' if not loop.last }}
         {%- endfor %}
+        {%- endif %}
     ) as definitions (
         segment_name, segment_kind, segment_description, campaign_name, exclusivity_group,
         segment_priority, holdout_pct, min_size, segment_rule
     )
-    {%- endif %}
 {%- endmacro %}
 
 {#- (customer_id, segment_name) for every person and segment whose rule matches, after exclusivity.
