@@ -150,14 +150,13 @@ def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     with warehouse.connect(settings.warehouse_path):
         pass  # create the file and ops tables before dbt opens it
-    # a badly shaped segment definition fails here, naming the segment
-    segments.require_valid_definitions(settings.dbt_project_dir, None)
     try:
         result = run_build(settings.dbt_project_dir, settings.warehouse_path, settings.landing_root,
                            window.ds_str, full_refresh=bool(window.params.get("full_refresh", False)))
     except DbtBuildFailed:
-        # a bad segment rule fails customer_segments with a database error that names no segment:
-        # check each rule against the features this build made, and name the segment if that was it
+        # dbt names the segment of a badly shaped definition, but a bad rule fails customer_segments
+        # with a database error that names none: check the catalog (shape, and each rule against the
+        # features this build made) and raise naming the segment if that was it
         with warehouse.connect(settings.warehouse_path) as con:
             segments.require_valid_definitions(settings.dbt_project_dir, con)
         raise
