@@ -60,24 +60,24 @@ def main(argv: list[str] | None = None) -> int:
         with console.status("loading CRM records into the sandbox..."):
             loaded = load(paths.company_dir, paths.sandbox_dir / "server.json")
         console.print(f"[green]✓[/] loaded CRM records: {_counts(loaded)}")
-        env = localrun.airflow_env(paths, json.loads((paths.sandbox_dir / "server.json").read_text()))
+        server_info = json.loads((paths.sandbox_dir / "server.json").read_text())
+        env = localrun.airflow_env(paths, server_info)
         with console.status("preparing Airflow (SQLite metadata, pool)..."):
             localrun.prepare_airflow(env)
         # one nightly run per generated day, oldest first: the first lands the shop's order history,
-        # the later ones show the incremental path (only changes extracted and pushed)
+        # the later ones show the incremental path (only changes extracted and pushed); stops at a failure
         for ds in manifest["date_range"]["days"]:
-            localrun.set_sandbox_clock(json.loads((paths.sandbox_dir / "server.json").read_text()), ds)
+            localrun.set_sandbox_clock(server_info, ds)
             log_file = paths.state / "logs" / f"crm360_nightly_{ds}.log"
             with console.status(f"running crm360_nightly for ds={ds} (log: {log_file})..."):
                 state = localrun.run_dag(env, ds, conf={"push": True}, log_file=log_file)
             console.print(f"[{'green' if state == 'success' else 'red'}]{'✓' if state == 'success' else '✗'}[/] "
                           f"crm360_nightly ds={ds}: {state}")
             if state != "success":
-                args.date = ds
                 break
-        tasks = localrun.task_states(env, args.date)
+        tasks = localrun.task_states(env, ds)
     ok = state == "success"
-    _print_summary(paths, args.date, state, tasks, manifest, time.monotonic() - started, log_file)
+    _print_summary(paths, ds, state, tasks, manifest, time.monotonic() - started, log_file)
     return 0 if ok else 1
 
 
@@ -131,6 +131,8 @@ def _counts(loaded: dict) -> str:
 
 def _print_summary(paths: localrun.LocalPaths, ds: str, state: str, tasks: dict[str, str], manifest: dict,
                    seconds: float, log_file: Path) -> None:
+    from crm360.report import personalization_line
+
     stages = Table(title=f"crm360_nightly ds={ds}: {state}", show_lines=False)
     stages.add_column("stage")
     stages.add_column("state")
@@ -160,11 +162,7 @@ def _print_summary(paths: localrun.LocalPaths, ds: str, state: str, tasks: dict[
         console.print(f"segments: [bold]{len(segs)}[/] built, {sum(s['members'] for s in segs)} memberships, "
                       f"{sum(s['sendable_members'] for s in segs)} sendable"
                       + (f"; below minimum size (not sent): {', '.join(small)}" if small else ""))
-        p = summary.get("personalization") or {}
-        if p:
-            console.print(f"personalization: {p['customers']} customers · next-best product {p['next_best_product']}"
-                          f" · offer {p['next_best_offer']} · churn risk {p['churn_risk']} · nearest store "
-                          f"{p['nearest_store']} · named contact {p['named_contact']} · open cart {p['open_cart']}")
+        console.print(f"personalization: {personalization_line(summary.get('personalization') or {})}")
     else:
         console.print(f"[red]no run summary at {summary_path}[/]")
     console.print(f"warehouse: {paths.warehouse} (tables marts.customer_360, marts.customer_personalization, "

@@ -104,7 +104,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"{summary['salesforce']['api_calls']} API calls",
         f"- Segments: **{len(segments)}**, "
         f"{sum(1 for s in segments if s['is_below_min_size'])} below their minimum size (not sent)",
-        f"- Personalization: {_personalization_line(summary.get('personalization') or {})}",
+        f"- Personalization: {personalization_line(summary.get('personalization') or {})}",
         "",
         "## Rows per stage",
         "",
@@ -130,7 +130,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _personalization_line(p: dict[str, Any]) -> str:
+def personalization_line(p: dict[str, Any]) -> str:
+    """How many people got each personal attribute, in one line (report and demo)."""
     if not p:
         return "not built"
     return (f"{p['customers']} customers: next-best product {p['next_best_product']}, offer {p['next_best_offer']}, "
