@@ -1,11 +1,23 @@
-"""Connecting to Salesforce through Airflow's Salesforce connection (simple-salesforce underneath)."""
+"""Connecting to Salesforce through Airflow's Salesforce connection (simple-salesforce underneath),
+and the retry rules every Salesforce call of crm360 follows (extraction and activation alike)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TRANSIENT_STATUS = {500, 502, 503, 504}
+
+
+class SalesforceUnavailable(RuntimeError):
+    """Salesforce kept failing with transient faults until crm360 gave up."""
 
 
 def connect(conn_id: str) -> Salesforce:
@@ -24,3 +36,60 @@ def api_usage(sf: Salesforce) -> tuple[int, int]:
     limits = sf.limits()
     daily = limits["DailyApiRequests"]
     return int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Faults worth another attempt: server errors, dropped connections, expired sessions, failed jobs."""
+    from requests import exceptions as rex
+    from simple_salesforce import exceptions as sfx
+
+    if isinstance(exc, sfx.SalesforceExpiredSession | rex.ConnectionError | rex.Timeout):
+        return True
+    if isinstance(exc, sfx.SalesforceGeneralError):
+        return getattr(exc, "status", None) in TRANSIENT_STATUS
+    return type(exc).__name__ in ("SalesforceBulkV2ExtractError", "SalesforceOperationError")
+
+
+class SalesforceSession:
+    """A client that can be thrown away and re-created (new login) after a session expires."""
+
+    def __init__(self, connect: Callable[[], Salesforce]) -> None:
+        self._connect = connect
+        self._sf: Salesforce | None = None
+        self.logins = 0
+
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self._connect()
+            self.logins += 1
+        return self._sf
+
+    def reset(self) -> None:
+        self._sf = None
+
+
+def with_retries(session: SalesforceSession, what: str, attempt: Callable[[Salesforce], T], *,
+                 attempts: int = 3, wait_seconds: float = 2.0,
+                 error_type: type[Exception] = SalesforceUnavailable, consequence: str = "") -> T:
+    """Run `attempt(sf)`; on a transient fault log it, back off exponentially and try again; after
+    `attempts` raise `error_type` naming `what`, the last error and the `consequence`."""
+    from simple_salesforce.exceptions import SalesforceExpiredSession
+    from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    def before_sleep(state: Any) -> None:
+        exc = state.outcome.exception()
+        if isinstance(exc, SalesforceExpiredSession):
+            session.reset()
+        log.warning("%s: attempt %d failed (%s: %s); retrying", what, state.attempt_number,
+                    type(exc).__name__, str(exc)[:300])
+
+    retrying = Retrying(stop=stop_after_attempt(max(1, attempts)),
+                        wait=wait_exponential(multiplier=wait_seconds, max=60),
+                        retry=retry_if_exception(is_transient), before_sleep=before_sleep, reraise=False)
+    try:
+        return retrying(lambda: attempt(session.sf))
+    except RetryError as exc:
+        last = exc.last_attempt.exception()
+        raise error_type(f"{what}: gave up after {attempts} attempts; last error {type(last).__name__}: "
+                         f"{str(last)[:500]}. {consequence}".rstrip()) from last

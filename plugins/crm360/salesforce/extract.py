@@ -33,6 +33,8 @@ import pyarrow.compute as pc
 
 from crm360 import landing
 from crm360.rundate import RunWindow
+from crm360.salesforce import client
+from crm360.salesforce.client import SalesforceSession, is_transient  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce
@@ -159,63 +161,12 @@ def estimate_api_calls(expected_rows: int, method: str = "rest") -> int:
 
 # ----------------------------------------------------------------------------- retries
 
-TRANSIENT_STATUS = {500, 502, 503, 504}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Faults worth another attempt: server errors, dropped connections, expired sessions, failed jobs."""
-    from requests import exceptions as rex
-    from simple_salesforce import exceptions as sfx
-
-    if isinstance(exc, sfx.SalesforceExpiredSession | rex.ConnectionError | rex.Timeout):
-        return True
-    if isinstance(exc, sfx.SalesforceGeneralError):
-        return getattr(exc, "status", None) in TRANSIENT_STATUS
-    return type(exc).__name__ in ("SalesforceBulkV2ExtractError", "SalesforceOperationError")
-
-
-class SalesforceSession:
-    """A client that can be thrown away and re-created (new login) after a session expires."""
-
-    def __init__(self, connect: Callable[[], Salesforce]) -> None:
-        self._connect = connect
-        self._sf: Salesforce | None = None
-        self.logins = 0
-
-    @property
-    def sf(self) -> Salesforce:
-        if self._sf is None:
-            self._sf = self._connect()
-            self.logins += 1
-        return self._sf
-
-    def reset(self) -> None:
-        self._sf = None
-
-
 def with_retries(session: SalesforceSession, what: str, attempt: Callable[[Salesforce], T], *,
                  attempts: int = 3, wait_seconds: float = 2.0) -> T:
-    """Run `attempt(sf)`; on a transient fault log it, back off exponentially and try again."""
-    from simple_salesforce.exceptions import SalesforceExpiredSession
-    from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-
-    def before_sleep(state: Any) -> None:
-        exc = state.outcome.exception()
-        if isinstance(exc, SalesforceExpiredSession):
-            session.reset()
-        log.warning("%s: attempt %d failed (%s: %s); retrying", what, state.attempt_number,
-                    type(exc).__name__, str(exc)[:300])
-
-    retrying = Retrying(stop=stop_after_attempt(max(1, attempts)),
-                        wait=wait_exponential(multiplier=wait_seconds, max=60),
-                        retry=retry_if_exception(is_transient), before_sleep=before_sleep, reraise=False)
-    try:
-        return retrying(lambda: attempt(session.sf))
-    except RetryError as exc:
-        last = exc.last_attempt.exception()
-        raise ExtractError(f"{what}: gave up after {attempts} attempts; last error {type(last).__name__}: "
-                           f"{str(last)[:500]}. Nothing was landed for it; re-run the task when Salesforce "
-                           "answers again.") from last
+    """`client.with_retries` for extraction: gives up with an ExtractError saying nothing was landed."""
+    return client.with_retries(session, what, attempt, attempts=attempts, wait_seconds=wait_seconds,
+                               error_type=ExtractError,
+                               consequence="Nothing was landed for it; re-run the task when Salesforce answers again.")
 
 
 # ----------------------------------------------------------------------------- schema drift
