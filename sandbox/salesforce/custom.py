@@ -8,6 +8,7 @@ A schema file (JSON, or YAML if it ends in ``.yml``/``.yaml``)::
           - {name: Loyalty_Tier__c, type: picklist, values: [Gold, Silver, Bronze]}
           - {name: Loyalty_Points__c, type: double, precision: 18, scale: 0}
           - {name: Loyalty_Number__c, type: string, length: 32, externalId: true, unique: true}
+          - {name: Loyalty_Since__c, type: date, updateable: false}   # read-only for the integration user
       Loyalty_Program__c:          # a custom object: needs a keyPrefix
         keyPrefix: a01
         fields:
@@ -97,6 +98,12 @@ def field_from_spec(obj_name: str, spec: dict[str, Any]) -> Field:
         raise SchemaError(f"{obj_name}.{name}: only text, email and number fields can be External ID or Unique")
     required = bool(spec.get("required", False))
     kw.update(external_id=external, id_lookup=external or unique, unique=unique, required=required)
+    # read-only for the integration user, as field-level security without edit access makes a field
+    for flag in ("createable", "updateable"):
+        value = spec.get(flag, True)
+        if not isinstance(value, bool):
+            raise SchemaError(f"{obj_name}.{name}: {flag} must be true or false, got {value!r}")
+        kw[flag] = value
     if required:
         kw["nillable"] = False
     return Field(name, ftype, **kw)

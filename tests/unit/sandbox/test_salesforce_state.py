@@ -165,10 +165,27 @@ def test_schema_file_yaml_and_json(tmp_path: Path) -> None:
         SandboxState(SandboxConfig(), schema_file=bad)
 
 
+def test_a_field_declared_read_only_is_described_so_and_refuses_writes() -> None:
+    from sandbox.salesforce.errors import ApiError
+
+    state = SandboxState(SandboxConfig())
+    state.change_schema({"op": "add_field", "object": "Contact",
+                         "field": {"name": "Score__c", "type": "double", "updateable": False}})
+    described = SCHEMA["Contact"].field("Score__c").describe()
+    assert (described["updateable"], described["createable"]) == (False, True)
+    writer = Writer(state.store, state.user_id, state.faults)
+    rid = writer.create(SCHEMA["Contact"], {"LastName": "A", "Score__c": 3})
+    with pytest.raises(ApiError) as err:
+        writer.update(SCHEMA["Contact"], rid, {"Score__c": 4})
+    assert err.value.code == "INVALID_FIELD_FOR_INSERT_UPDATE" and "Score__c" in err.value.message
+    assert state.store.get_in(SCHEMA["Contact"], rid)["Score__c"] == 3
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ({"name": "Two__Parts__c", "type": "string"}, "custom field names"),
     ({"name": "Flag__c", "type": "boolean", "externalId": True}, "External ID"),
     ({"name": "Ref__c", "type": "reference"}, "needs referenceTo"),
+    ({"name": "Score__c", "type": "double", "updateable": "no"}, "updateable must be true or false"),
 ])
 def test_bad_field_declarations(spec: dict, message: str) -> None:
     with pytest.raises(custom.SchemaError, match=message):
