@@ -85,29 +85,91 @@ create table if not exists {OPS_SCHEMA}.quality_results (
 create table if not exists {OPS_SCHEMA}.sync_state (
     sobject varchar not null,
     record_id varchar not null,
-    field varchar not null,
-    value varchar,
+    field_values json not null,       -- field -> the value crm360 last wrote and Salesforce acknowledged
     run_id varchar not null,
-    ds date not null,
+    ds date not null,                 -- the run date of that write
     written_at timestamptz not null,
-    primary key (sobject, record_id, field)
+    primary key (sobject, record_id)
 );
 create table if not exists {OPS_SCHEMA}.sync_history (
     run_id varchar not null,
     ds date not null,
     sobject varchar not null,
     record_id varchar not null,
-    operation varchar not null,
+    operation varchar not null,       -- update | clear | rollback
     success boolean not null,
+    error_code varchar,
     error varchar,
-    fields varchar,
+    sent_values json,                 -- field -> value sent (what Salesforce was asked to hold)
+    method varchar,                   -- collections | bulk
+    attempts integer,
     attempted_at timestamptz not null
+);
+create table if not exists {OPS_SCHEMA}.sync_dead_letters (
+    sobject varchar not null,
+    record_id varchar not null,
+    operation varchar not null,
+    sent_values json,
+    error_code varchar,
+    error varchar,
+    failed_runs integer not null,     -- runs in which the record failed permanently
+    first_run_id varchar not null,
+    first_ds date not null,
+    last_run_id varchar not null,
+    last_ds date not null,
+    status varchar not null,          -- open | succeeded | resolved
+    resolution varchar,               -- why a person resolved it
+    updated_at timestamptz not null,
+    primary key (sobject, record_id)
+);
+create table if not exists {OPS_SCHEMA}.sync_plans (
+    run_id varchar not null,
+    ds date not null,
+    model varchar not null,
+    sobject varchar not null,
+    field varchar not null,           -- '*' for whole records
+    action varchar not null,          -- update | unchanged | remove | clear | left_alone_edited | ...
+    records bigint not null,
+    planned_at timestamptz not null
+);
+create table if not exists {OPS_SCHEMA}.sync_verification (
+    run_id varchar not null,
+    ds date not null,
+    sobject varchar not null,
+    record_id varchar not null,
+    field varchar not null,
+    sent varchar,
+    found varchar,
+    checked_at timestamptz not null
 );
 """
 
 
 def ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
+    _migrate_sync_tables(con)
     con.execute(OPS_DDL)
+
+
+def _migrate_sync_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses written before sync state was kept per record (one row per field) are converted."""
+    columns = {(t, c) for t, c in con.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = ?",
+        [OPS_SCHEMA]).fetchall()}
+    if ("sync_state", "field") in columns:
+        con.execute(f"alter table {OPS_SCHEMA}.sync_state rename to sync_state_v1")
+        con.execute(OPS_DDL)
+        con.execute(f"""insert into {OPS_SCHEMA}.sync_state
+            select sobject, record_id, to_json(map(list(field order by field), list(value order by field))),
+                   max(run_id), max(ds), max(written_at)
+            from {OPS_SCHEMA}.sync_state_v1 group by sobject, record_id""")
+        con.execute(f"drop table {OPS_SCHEMA}.sync_state_v1")
+    if ("sync_history", "fields") in columns:
+        con.execute(f"alter table {OPS_SCHEMA}.sync_history rename to sync_history_v1")
+        con.execute(OPS_DDL)
+        con.execute(f"""insert into {OPS_SCHEMA}.sync_history
+            select run_id, ds, sobject, record_id, operation, success, null, error, null, 'collections', 1,
+                   attempted_at from {OPS_SCHEMA}.sync_history_v1""")
+        con.execute(f"drop table {OPS_SCHEMA}.sync_history_v1")
 
 
 @contextmanager
