@@ -177,5 +177,92 @@ def segments_check() -> None:
     console.print(f"[green]✓[/] {count} segment definitions are fine")
 
 
+salesforce_app = typer.Typer(no_args_is_help=True, help="The Salesforce org crm360 writes to.")
+app.add_typer(salesforce_app, name="salesforce")
+
+
+@salesforce_app.command("check")
+def salesforce_check(
+        out: Annotated[str | None, typer.Option(help="write Salesforce DX metadata (missing fields and the "
+                                                      "integration user's permission set) to this folder")] = None,
+        all_fields: Annotated[bool, typer.Option("--all", help="with --out: define every mapped field, "
+                                                               "not only the missing ones")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
+    """Check that the org has every mapped field with the right type and edit access (reads only).
+
+    Exits 0 when the push can run, 1 when a problem would stop it, 2 when the check could not run.
+    """
+    from pathlib import Path
+
+    from crm360.activation import mapping as mapping_file
+    from crm360.activation import preflight
+    from crm360.salesforce import client
+
+    settings = Settings.from_env()
+    try:
+        mapping = mapping_file.load()
+    except mapping_file.MappingError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from exc
+    try:
+        sf = client.connect(settings.salesforce_conn_id)
+        report = preflight.check_org(sf, mapping)
+    except Exception as exc:  # login, connection or API errors come in many kinds: a person reads them
+        console.print(f"[red]cannot check the Salesforce org of connection {settings.salesforce_conn_id}:[/] "
+                      f"{type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    written: list[Path] = []
+    if out is not None:
+        targets = [t for t in preflight.mapped_fields(mapping)
+                   if all_fields or (t.sobject, t.map.field) in {(f.sobject, f.field) for f in report.missing()}]
+        written = preflight.write_metadata(Path(out), mapping, targets, api_version=report.api_version,
+                                           extracted_objects=settings.sf_objects)
+    if as_json:
+        console.print_json(json.dumps({**report.to_dict(), "metadata": [str(p) for p in written]}))
+        raise typer.Exit(0 if report.pushable else 1)
+    colours = {preflight.OK: "green", preflight.WARNING: "yellow", preflight.TOO_SHORT: "yellow",
+               preflight.TOO_SMALL: "yellow"}
+    table = Table(title=f"mapped fields in {report.instance} ({mapping.path.name})")
+    for column in ("object", "field", "expected", "found", "status"):
+        table.add_column(column, no_wrap=column in ("object", "field"))
+    for obj in report.objects:
+        if obj.findings:
+            table.add_row(obj.sobject, "(object)", obj.needs, "missing" if not obj.found else "no access",
+                          f"[red]{obj.findings[0].status}[/]")
+    for check in report.fields:
+        table.add_row(check.sobject, check.field, check.expected, check.found,
+                      f"[{colours.get(check.status, 'red')}]{check.status}[/]")
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]✗[/] {problem}", highlight=False)
+    for warning in report.warnings:
+        console.print(f"[yellow]![/] {warning}", highlight=False)
+    console.print(f"org: {report.org_kind} (Organization.IsSandbox {json.dumps(report.is_sandbox)}), "
+                  f"API v{report.api_version}")
+    ok = sum(1 for f in report.fields if f.status == preflight.OK)
+    verdict = "[green]pushable[/]" if report.pushable else "[red]not pushable[/]"
+    console.print(f"{len(report.fields)} mapped fields: {ok} ok, {len(report.problems)} problem(s), "
+                  f"{len(report.warnings)} warning(s): {verdict}")
+    if out is not None:
+        defined = sum(1 for p in written if p.name.endswith(".field-meta.xml"))
+        console.print(f"wrote {len(written)} files to {out} ({defined} field definition(s), permission set "
+                      f"{preflight.PERMISSION_SET}). Deploy them with the Salesforce CLI (logged in to the org "
+                      "as an admin; add --target-org ALIAS for another org than your default):")
+        console.print(f"  cd {out} && sf project deploy start --source-dir force-app", highlight=False)
+        console.print(f"  sf org assign permset --name {preflight.PERMISSION_SET} --on-behalf-of "
+                      f"{_connection_login(settings.salesforce_conn_id)}", highlight=False)
+    raise typer.Exit(0 if report.pushable else 1)
+
+
+def _connection_login(conn_id: str) -> str:
+    """The integration user of the Airflow connection (who gets the permission set), if it says."""
+    try:
+        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+        return SalesforceHook.get_connection(conn_id).login or "<integration user>"
+    except Exception:  # only used to print a command
+        return "<integration user>"
+
+
 if __name__ == "__main__":
     app()
