@@ -62,6 +62,8 @@ class Settings:
     sf_bulk_threshold: int = 10_000
     sf_retries: int = 3
     sf_retry_wait_seconds: float = 2.0
+    push_bulk_threshold: int = 2_000
+    push_verify_max_mismatch_share: float = 0.01
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -89,4 +91,6 @@ class Settings:
             identity_max_cluster=int(_float("CRM360_IDENTITY_MAX_CLUSTER", 200)),
             sf_retries=int(_float("CRM360_SF_RETRIES", 3)),
             sf_retry_wait_seconds=_float("CRM360_SF_RETRY_WAIT_SECONDS", 2.0),
+            push_bulk_threshold=int(_float("CRM360_PUSH_BULK_THRESHOLD", 2_000)),
+            push_verify_max_mismatch_share=_float("CRM360_PUSH_VERIFY_MAX_MISMATCH_SHARE", 0.01),
         )

@@ -208,51 +208,113 @@ def push_decision(window: RunWindow, newest_pushed_ds: str | None) -> tuple[bool
     return True, f"{window.run_type} run for the newest date"
 
 
-def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
-    from crm360.activation import push
-    from crm360.activation.mapping import load_mapping
+class PushVerificationFailed(RuntimeError):
+    """Salesforce holds other values than crm360 wrote for more records than allowed."""
 
-    mappings = load_mapping()
+
+def write_options(settings: Settings) -> Any:
+    from crm360.activation.writer import WriteOptions
+
+    return WriteOptions(bulk_threshold=settings.push_bulk_threshold, bulk_wait_seconds=settings.bulk_wait_seconds,
+                        attempts=settings.sf_retries, retry_wait_seconds=settings.sf_retry_wait_seconds)
+
+
+def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    """Plan the push of every mapped publish model; write it when this run may (see push_decision).
+
+    Before any write: the mapped fields exist and are writable (describe), the org is not production
+    unless allowed, the API budget holds and the blast radius is within bounds. After it: the
+    written fields are read back and compared."""
+    from crm360.activation import mapping as mapping_file
+    from crm360.activation import push
+    from crm360.salesforce import client
+
+    mapping = mapping_file.load()
+    options = write_options(settings)
     summary: dict[str, Any] = {}
+    session = client.SalesforceSession(lambda: client.connect(settings.salesforce_conn_id))
     with warehouse.connect(settings.warehouse_path) as con:
         newest = con.execute(f"select max(ds) from {warehouse.OPS_SCHEMA}.sync_history where success").fetchone()
         newest_ds = newest[0].isoformat() if newest and newest[0] else None
         allowed, reason = push_decision(window, newest_ds)
-        sf = None
+        plans = [push.plan_push(con, m, landing_root=settings.landing_root, ds=window.ds_str) for m in mapping.publish]
+        for plan in plans:
+            push.record_plan(con, plan, window.run_id, window.ds_str)
+        changes = sum(len(p.changes) for p in plans)
+        if allowed and changes:
+            _check_before_writing(session, mapping, plans, options, settings, window)
         metrics: dict[str, float] = {}
-        for mapping in mappings:
-            plan = push.plan_push(con, mapping)
+        mismatched = 0
+        verified = 0
+        for publish_map, plan in zip(mapping.publish, plans, strict=True):
             result = push.PushResult(mode="pushed" if allowed else "planned", reason=reason, plan=plan)
             if allowed and plan.changes:
-                push.check_blast_radius(plan, settings.push_max_change_share,
-                                        bool(window.params.get("allow_large_push")))
-                if sf is None:
-                    from crm360.salesforce import client
-
-                    sf = client.connect(settings.salesforce_conn_id)
-                    push.check_org(sf, allow_production=_allow_production(settings.salesforce_conn_id))
-                push.execute_push(sf, con, plan, window.run_id, window.ds_str, result)
+                push.execute_push(session, con, plan, window.run_id, window.ds_str, result, options)
+                push.verify_push(session, con, plan, window.run_id, window.ds_str, result, publish_map, options)
+                mismatched += result.mismatches
+                verified += result.verified
+            model = publish_map.model
             metrics.update({
-                f"{mapping.model}.records": plan.total_records,
-                f"{mapping.model}.changed": len(plan.changes),
-                f"{mapping.model}.unchanged": plan.unchanged,
-                f"{mapping.model}.sent": result.sent,
-                f"{mapping.model}.succeeded": result.succeeded,
-                f"{mapping.model}.failed": result.failed,
-                f"{mapping.model}.api_calls": result.api_calls,
+                f"{model}.records": plan.total_records, f"{model}.changed": len(plan.changes),
+                f"{model}.unchanged": plan.unchanged, f"{model}.removals": plan.removals,
+                f"{model}.sent": result.sent, f"{model}.succeeded": result.succeeded,
+                f"{model}.failed": result.failed, f"{model}.dead_lettered": result.dead_lettered,
+                f"{model}.api_calls": result.api_calls, f"{model}.verified": result.verified,
+                f"{model}.mismatches": result.mismatches,
             })
-            summary[mapping.model] = {
+            summary[model] = {
                 "mode": result.mode, "reason": reason, "records": plan.total_records,
                 "changed": len(plan.changes), "sent": result.sent, "succeeded": result.succeeded,
-                "failed": result.failed, "errors": result.errors,
-                "fields_changed": dict(plan.fields_changed),
+                "failed": result.failed, "dead_lettered": result.dead_lettered, "errors": result.errors,
+                "method": result.method or None, "api_calls": result.api_calls,
+                "verified": result.verified, "mismatches": result.mismatches,
+                "fields_changed": plan.fields_changed, "plan": plan.summary(),
             }
-            log.info("push %s: %s (%s): %d records, %d changed, %d sent, %d ok, %d failed", mapping.model,
-                     result.mode, reason, plan.total_records, len(plan.changes), result.sent,
-                     result.succeeded, result.failed)
+            log.info("push %s: %s (%s): %d records, %d changed, %d removed, %d sent (%s), %d ok, %d failed, "
+                     "%d read back with %d mismatches", model, result.mode, reason, plan.total_records,
+                     len(plan.changes), plan.removals, result.sent, result.method or "-", result.succeeded,
+                     result.failed, result.verified, result.mismatches)
+        if mapping.campaigns is not None:
+            summary["campaigns"] = _sync_campaigns(session, con, mapping, window, allowed, options, metrics)
+        metrics["logins"] = session.logins
         warehouse.record_metrics(con, window.run_id, window.ds_str, "push_to_salesforce", metrics,
                                  {k: reason for k in metrics})
+    if verified and mismatched / verified > settings.push_verify_max_mismatch_share:
+        raise PushVerificationFailed(
+            f"ds={window.ds_str}: {mismatched} of {verified} records written read back with other values than "
+            f"crm360 sent (more than {settings.push_verify_max_mismatch_share:.1%}): something in Salesforce "
+            "(a flow, trigger or validation) rewrites them. They are listed in crm360_ops.sync_verification; "
+            "raise CRM360_PUSH_VERIFY_MAX_MISMATCH_SHARE if that is expected.")
     return summary
+
+
+def _check_before_writing(session: Any, mapping: Any, plans: list[Any], options: Any, settings: Settings,
+                          window: RunWindow) -> None:
+    from crm360.activation import preflight, push
+
+    for plan in plans:
+        if plan.changes:
+            push.check_blast_radius(plan, settings.push_max_change_share, bool(window.params.get("allow_large_push")))
+    sf = session.sf
+    preflight.require_pushable(sf, mapping)
+    push.check_org(sf, allow_production=_allow_production(settings.salesforce_conn_id))
+    needed = sum(push.estimate_api_calls(len(p.changes), options) for p in plans)
+    push.check_api_budget(sf, needed, settings.sf_api_budget_share)
+
+
+def _sync_campaigns(session: Any, con: Any, mapping: Any, window: RunWindow, allowed: bool, options: Any,
+                    metrics: dict[str, float]) -> dict[str, Any]:
+    try:
+        from crm360.activation import campaigns
+    except ImportError:  # campaign membership lands separately
+        return {"mode": "not available"}
+    result = campaigns.sync_campaigns(session, con, mapping.campaigns, run_id=window.run_id, ds=window.ds_str,
+                                      write=allowed, options=options)
+    info = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+    for key in ("created", "added", "removed", "unchanged", "failed", "api_calls"):
+        if isinstance(info.get(key), int | float):
+            metrics[f"campaigns.{key}"] = info[key]
+    return info
 
 
 def _allow_production(conn_id: str) -> bool:

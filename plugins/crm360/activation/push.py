@@ -1,12 +1,24 @@
-"""Diff-based push of publish models into Salesforce through sObject Collections.
+"""Diff-based push of publish models into Salesforce fields: only what changed, never blindly.
 
-* Only fields whose value differs from the last value crm360 successfully wrote (the
-  `crm360_ops.sync_state` table) are sent.
-* Every attempted record gets a row in `crm360_ops.sync_history`; state is updated only for
-  successes, so a failed record is sent again by the next run (stored and retried, never lost).
-* Never blind: backfill runs, dry runs and manual runs that did not ask to push only plan; a
-  production org is refused unless the connection allows it; a change touching more than a
-  configurable share of the already-synced records stops before any write.
+* The plan is computed in the warehouse (SQL, so it scales to millions of records): each published
+  value in its canonical form (rounded to the field's declared scale, dates as ISO text) against
+  `crm360_ops.sync_state`, the values Salesforce acknowledged last time. Only new and changed
+  records are sent, and only their changed fields; a record that failed before is still different
+  from its state, so it is sent again.
+* Ownership per field (the mapping): `overwrite`; `fill_empty` (only while the CRM field is empty);
+  `respect_edits` (left alone once its CRM value differs from what crm360 last wrote). Current CRM
+  values come from the landing zone: the newest landed version of each record, which carries the
+  values crm360 wrote (the push echo) and any edit a person made since.
+* A null is sent only for fields whose mapping allows `null_overwrites`.
+* Records crm360 wrote that are no longer published get the mapping's `on_removed` action.
+* Never blind: backfill, dry and unrequested manual runs only plan; the fields must exist and be
+  writable (preflight), the org must not be production unless allowed, the API budget must hold,
+  and a change touching more than a share of the records stops unless overridden.
+* Every record sent gets a row in `crm360_ops.sync_history` (what was sent, the outcome); state
+  moves only on success; permanent failures go to `crm360_ops.sync_dead_letters` and are retried
+  by later runs until they succeed or a person resolves them (`crm360 sync resolve`).
+* After the push the written fields are read back (Bulk API 2.0 query) and compared; mismatches
+  (a flow or trigger rewrote the value) go to `crm360_ops.sync_verification`.
 """
 
 from __future__ import annotations
@@ -17,20 +29,26 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from crm360 import warehouse
-from crm360.activation.mapping import PublishMap
+from crm360.activation.mapping import FieldMap, PublishMap
+from crm360.activation.writer import RecordOutcome, WriteFailed, WriteOptions, choose_method, write_records
 from crm360.warehouse import OPS_SCHEMA
 
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce
 
+    from crm360.salesforce.client import SalesforceSession
+
 log = logging.getLogger(__name__)
 
-COLLECTION_SIZE = 200
+GONE_ERRORS = {"ENTITY_IS_DELETED", "CANNOT_UPDATE_CONVERTED_LEAD", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
+SAMPLE_SIZE = 5
+DEFAULT_OPTIONS = WriteOptions()
 
 
 class PushRefused(RuntimeError):
@@ -42,18 +60,49 @@ class Change:
     sobject: str
     record_id: str
     values: dict[str, str | None]
+    operation: str = "update"  # update | clear | rollback
 
 
 @dataclass
 class PushPlan:
+    model: str = ""
     total_records: int = 0
     synced_before: int = 0
     changes: list[Change] = field(default_factory=list)
-    fields_changed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # (sobject, field, action) -> records; field '*' is the whole record
+    actions: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    resolved_skipped: int = 0
 
     @property
     def unchanged(self) -> int:
-        return self.total_records - len(self.changes)
+        return self.total_records - sum(1 for c in self.changes if c.operation == "update")
+
+    @property
+    def removals(self) -> int:
+        return sum(n for (_, f, a), n in self.actions.items() if f == "*" and a == "remove")
+
+    @property
+    def fields_changed(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for (_, name, action), n in self.actions.items():
+            if name != "*" and action in ("update", "clear"):
+                counts[name] += n
+        return dict(counts)
+
+    def summary(self) -> dict[str, Any]:
+        """The plan as a person reads it: per object and field, and a sample of the changes."""
+        per_object: dict[str, dict[str, Any]] = {}
+        for (sobject, name, action), n in sorted(self.actions.items()):
+            entry = per_object.setdefault(sobject, {"records": {}, "fields": {}})
+            if name == "*":
+                entry["records"][action] = n
+            else:
+                entry["fields"].setdefault(name, {})[action] = n
+        sample = [{"sobject": c.sobject, "record_id": c.record_id, "operation": c.operation,
+                   "fields": sorted(c.values)} for c in self.changes[:SAMPLE_SIZE]]
+        return {"records": self.total_records, "updates": len([c for c in self.changes if c.operation == "update"]),
+                "unchanged": self.unchanged, "removals": self.removals, "creates": 0,
+                "dead_letters_resolved_skipped": self.resolved_skipped, "objects": per_object, "sample": sample}
 
 
 @dataclass
@@ -64,12 +113,16 @@ class PushResult:
     sent: int = 0
     succeeded: int = 0
     failed: int = 0
+    dead_lettered: int = 0
     api_calls: int = 0
+    method: str = ""
     errors: dict[str, int] = field(default_factory=dict)
+    verified: int = 0
+    mismatches: int = 0
 
 
 def canonical(value: Any) -> str | None:
-    """The string crm360 compares and sends: stable across runs for equal values."""
+    """The text crm360 compares and sends for a value with no declared type."""
     if value is None:
         return None
     if isinstance(value, float):
@@ -80,34 +133,173 @@ def canonical(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, (date, datetime)):
         return value.isoformat()
-    return str(value)
+    return str(value) if value != "" else None
 
 
-def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap) -> PushPlan:
-    """Compare the publish model with what crm360 last wrote."""
-    columns = ", ".join([mapping.key, mapping.sobject_column] + [f.column for f in mapping.fields])
-    rows = con.execute(f"select {columns} from publish.{mapping.model} order by {mapping.key}").fetchall()
-    state: dict[tuple[str, str], dict[str, str | None]] = defaultdict(dict)
-    for sobject, record_id, field_name, value in con.execute(
-            f"select sobject, record_id, field, value from {OPS_SCHEMA}.sync_state").fetchall():
-        state[(sobject, record_id)][field_name] = value
-    plan = PushPlan(total_records=len(rows))
+def canonical_sql(expression: str, fmap: FieldMap) -> str:
+    """SQL giving the canonical text of `expression` for the field's declared type: numbers rounded to
+    the field's scale (so noise below it never counts as a change), dates as YYYY-MM-DD."""
+    kind = fmap.type.kind if fmap.type else None
+    if kind in ("number", "currency", "percent"):
+        scale = fmap.type.scale or 0  # type: ignore[union-attr]
+        return (f"cast(cast(round(try_cast({expression} as double), {scale}) as decimal(38, {scale})) "
+                "as varchar)")
+    if kind == "date":
+        return f"strftime(try_cast({expression} as date), '%Y-%m-%d')"
+    if kind == "datetime":
+        return f"strftime(timezone('UTC', try_cast({expression} as timestamptz)), '%Y-%m-%dT%H:%M:%S.000Z')"
+    if kind == "checkbox":
+        flag = f"try_cast({expression} as boolean)"
+        return f"case when {flag} then 'true' when not {flag} then 'false' end"
+    return f"nullif(cast({expression} as varchar), '')"
+
+
+def _json_path(name: str) -> str:
+    """The SQL literal of the JSON path to key `name` (API names: letters, digits, underscores)."""
+    return "'$.\"" + name.replace("'", "''").replace('"', '') + "\"'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _current_values_sql(con: duckdb.DuckDBPyConnection, landing_root: Path | None, mapping: PublishMap,
+                        ds: str) -> str | None:
+    """A SELECT of the newest landed version of each target record (sobject, record_id, landed_ds and
+    the mapped fields), or None when no field needs current CRM values."""
+    if landing_root is None or all(f.ownership == "overwrite" for f in mapping.fields):
+        return None
+    selects = []
+    for sobject in mapping.objects:
+        files = sorted((landing_root / "salesforce" / sobject.lower()).glob("ds=*/*.parquet"))
+        files = [f for f in files if f.parent.name.removeprefix("ds=") <= ds]
+        if not files:
+            continue
+        source = (f"read_parquet([{', '.join(repr(f.as_posix()) for f in files)}], union_by_name = true, "
+                  "hive_partitioning = true)")
+        present = {row[0] for row in con.execute(f"describe select * from {source}").fetchall()}
+        cols = ", ".join(f"{_quote(f.field)} as {_quote(f.field)}" if f.field in present
+                         else f"null as {_quote(f.field)}" for f in mapping.fields)
+        selects.append(
+            f"select '{sobject}' as sobject, Id as record_id, cast(ds as varchar) as landed_ds, {cols} from {source} "
+            "qualify row_number() over (partition by Id order by SystemModstamp desc, ds desc) = 1")
+    return " union all ".join(selects) if selects else None
+
+
+def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_root: Path | None = None,
+              ds: str = "9999-12-31") -> PushPlan:
+    """Compare the publish model with what Salesforce acknowledged last, field by field, in SQL."""
+    fields = mapping.fields
+    n = len(fields)
+    canon = ", ".join(f"{canonical_sql(f'p.{_quote(f.column)}', f)} as v{i}" for i, f in enumerate(fields))
+    previous = ", ".join(f"json_extract_string(s.field_values, {_json_path(f.field)}) as s{i}, "
+                         f"json_exists(s.field_values, {_json_path(f.field)}) as w{i}"
+                         for i, f in enumerate(fields))
+    current_sql = _current_values_sql(con, landing_root, mapping, ds)
+    if current_sql:
+        current = ", ".join(f"{canonical_sql(f'c.{_quote(f.field)}', f)} as c{i}" for i, f in enumerate(fields))
+        current += ", c.landed_ds"
+        join_current = f"left join ({current_sql}) c on c.sobject = p.sobject and c.record_id = p.record_id"
+    else:
+        current = ", ".join(f"null as c{i}" for i in range(n)) + ", null as landed_ds"
+        join_current = ""
+    # per field: what to send (value) and why not (action)
+    decisions = []
+    for i, f in enumerate(fields):
+        changed = f"(v{i} is distinct from s{i})"
+        if f.ownership == "fill_empty":
+            blocked = (f"when w{i} then 'left_alone_filled' "
+                       f"when c{i} is not null then 'left_alone_not_empty' ")
+        elif f.ownership == "respect_edits":
+            # an edit: a value crm360 never wrote, or one that differs from crm360's, landed after its write
+            blocked = (f"when not coalesce(w{i}, false) and c{i} is not null and c{i} is distinct from v{i} "
+                       f"then 'left_alone_edited' "
+                       f"when w{i} and c{i} is distinct from s{i} and landed_ds > cast(state_ds as varchar) "
+                       f"then 'left_alone_edited' ")
+        else:
+            blocked = ""
+        null_rule = "" if f.null_overwrites else f"when v{i} is null then 'null_not_sent' "
+        decisions.append(f"case when not {changed} then 'unchanged' {null_rule}{blocked}else 'update' end as a{i}")
+    rows = con.execute(f"""
+        with p as (
+            select cast({_quote(mapping.key)} as varchar) as record_id, {_quote(mapping.sobject_column)} as sobject, *
+            from publish.{_quote(mapping.model)}
+        ),
+        joined as (
+            select p.sobject, p.record_id, s.record_id is not null as synced, s.ds as state_ds, {canon}, {previous},
+                   {current}
+            from p
+            left join {OPS_SCHEMA}.sync_state s on s.sobject = p.sobject and s.record_id = p.record_id
+            {join_current}
+        )
+        select sobject, record_id, synced, {", ".join(f"v{i}" for i in range(n))}, {", ".join(decisions)}
+        from joined
+        order by sobject, record_id
+    """).fetchall()
+    plan = PushPlan(model=mapping.model, total_records=len(rows))
+    resolved = _resolved_dead_letters(con)
     for row in rows:
-        record_id, sobject = row[0], row[1]
-        previous = state.get((sobject, record_id))
-        if previous is not None:
-            plan.synced_before += 1
-        changed: dict[str, str | None] = {}
-        for fmap, value in zip(mapping.fields, row[2:], strict=True):
-            new = canonical(value)
-            if previous is None or fmap.field not in previous or previous[fmap.field] != new:
-                changed[fmap.field] = new
-        if changed:
-            plan.changes.append(Change(sobject, record_id, changed))
-            for name in changed:
-                plan.fields_changed[name] += 1
+        sobject, record_id, synced = row[0], row[1], row[2]
+        new_values, actions = row[3:3 + n], row[3 + n:]
+        plan.synced_before += bool(synced)
+        values = {}
+        for f, value, action in zip(fields, new_values, actions, strict=True):
+            plan.actions[(sobject, f.field, action)] += 1
+            if action == "update":
+                values[f.field] = value
+        if not values:
+            plan.actions[(sobject, "*", "unchanged")] += 1
+            continue
+        if resolved.get((sobject, record_id)) == _payload_key(values):
+            plan.resolved_skipped += 1
+            plan.actions[(sobject, "*", "dead_letter_resolved")] += 1
+            continue
+        plan.actions[(sobject, "*", "update")] += 1
+        plan.changes.append(Change(sobject, record_id, values))
+    _plan_removals(con, mapping, plan)
     return plan
 
+
+def _plan_removals(con: duckdb.DuckDBPyConnection, mapping: PublishMap, plan: PushPlan) -> None:
+    """Records crm360 wrote before that the model no longer publishes: leave them, or clear crm360's fields."""
+    gone = con.execute(f"""
+        select s.sobject, s.record_id, s.field_values from {OPS_SCHEMA}.sync_state s
+        where s.sobject in ({", ".join(repr(o) for o in mapping.objects)})
+          and not exists (select 1 from publish.{_quote(mapping.model)} p
+                          where cast(p.{_quote(mapping.key)} as varchar) = s.record_id)
+        order by s.sobject, s.record_id
+    """).fetchall()
+    names = {f.field for f in mapping.fields}
+    for sobject, record_id, field_values in gone:
+        plan.actions[(sobject, "*", "remove")] += 1
+        if mapping.on_removed != "clear":
+            continue
+        written = {k: v for k, v in json.loads(field_values).items() if k in names and v is not None}
+        if written:
+            plan.changes.append(Change(sobject, record_id, dict.fromkeys(written), operation="clear"))
+            for name in written:
+                plan.actions[(sobject, name, "clear")] += 1
+
+
+def _payload_key(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
+def _resolved_dead_letters(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """Dead letters a person resolved: the same payload is not sent again (a changed one is)."""
+    return {(s, r): _payload_key(json.loads(v or "{}")) for s, r, v in con.execute(
+        f"select sobject, record_id, sent_values from {OPS_SCHEMA}.sync_dead_letters where status = 'resolved'"
+    ).fetchall()}
+
+
+def record_plan(con: duckdb.DuckDBPyConnection, plan: PushPlan, run_id: str, ds: str) -> None:
+    """Store the plan (per object, field and action) for the run; re-running replaces it."""
+    con.execute(f"delete from {OPS_SCHEMA}.sync_plans where run_id = ? and model = ?", [run_id, plan.model])
+    warehouse.insert_rows(con, "sync_plans", ["run_id", "ds", "model", "sobject", "field", "action", "records"],
+                          [(run_id, ds, plan.model, s, f, a, n) for (s, f, a), n in sorted(plan.actions.items())])
+
+
+# ----------------------------------------------------------------------------- checks before writing
 
 def check_blast_radius(plan: PushPlan, max_share: float, override: bool) -> None:
     if override or plan.synced_before == 0:
@@ -131,41 +323,232 @@ def check_org(sf: Salesforce, allow_production: bool) -> None:
             "if that is intended.")
 
 
-def _payload(change: Change) -> dict[str, Any]:
-    body: dict[str, Any] = {"attributes": {"type": change.sobject}, "id": change.record_id}
-    body.update(change.values)
-    return body
+def estimate_api_calls(records: int, options: WriteOptions) -> int:
+    """Calls a push of `records` costs: collections of 200, or Bulk jobs (about 8 calls each) plus the
+    read-back query."""
+    if records == 0:
+        return 0
+    if options.bulk_threshold > 0 and records >= options.bulk_threshold:
+        return 8 * math.ceil(records / options.bulk_job_size) + 6
+    return math.ceil(records / 200) + 1
 
 
-def execute_push(sf: Salesforce, con: duckdb.DuckDBPyConnection, plan: PushPlan, run_id: str,
-                 ds: str, result: PushResult) -> PushResult:
-    """Send the planned changes in collections of 200 and store every outcome."""
-    for start in range(0, len(plan.changes), COLLECTION_SIZE):
-        chunk = plan.changes[start:start + COLLECTION_SIZE]
-        response = sf.restful("composite/sobjects", method="PATCH",
-                              json={"allOrNone": False, "records": [_payload(c) for c in chunk]})
-        result.api_calls += 1
-        history, state = [], []
-        for change, outcome in zip(chunk, response, strict=True):
-            ok = bool(outcome.get("success"))
-            error = None
-            if not ok:
-                errors = outcome.get("errors") or [{}]
-                error = f"{errors[0].get('statusCode')}: {errors[0].get('message')}"
-                code = str(errors[0].get("statusCode"))
-                result.errors[code] = result.errors.get(code, 0) + 1
-            history.append((run_id, ds, change.sobject, change.record_id, "update", ok, error,
-                            json.dumps(sorted(change.values))))
-            if ok:
-                state.extend((change.sobject, change.record_id, f, v, run_id, ds)
-                             for f, v in change.values.items())
-        result.sent += len(chunk)
-        result.succeeded += sum(1 for h in history if h[5])
-        result.failed += sum(1 for h in history if not h[5])
-        warehouse.insert_rows(con, "sync_history", ["run_id", "ds", "sobject", "record_id", "operation", "success",
-                                                     "error", "fields"], history)
-        # values are canonical strings already (see canonical())
-        warehouse.insert_rows(con, "sync_state", ["sobject", "record_id", "field", "value", "run_id", "ds"], state,
-                              replace=True)
+def check_api_budget(sf: Salesforce, needed: int, share: float) -> tuple[int, int]:
+    from crm360.salesforce.client import api_usage
+
+    used, allowed = api_usage(sf)
+    budget = int(allowed * share)
+    if used + needed > budget:
+        raise PushRefused(
+            f"API budget: the push needs about {needed} API calls; {used} of {allowed} daily calls are used and "
+            f"crm360 may use up to {share:.0%} ({budget}). Nothing was written. Wait for the allocation to "
+            "reset or raise CRM360_SF_API_BUDGET_SHARE.")
+    return used, allowed
+
+
+# ----------------------------------------------------------------------------- writing
+
+def execute_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, plan: PushPlan, run_id: str,
+                 ds: str, result: PushResult, options: WriteOptions = DEFAULT_OPTIONS) -> PushResult:
+    """Send the planned changes (per object and operation) and store every outcome as it arrives."""
+    groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    for change in plan.changes:
+        groups[(change.sobject, change.operation)].append(change)
+    for (sobject, _operation), changes in sorted(groups.items()):
+        records = [{"Id": c.record_id, **c.values} for c in changes]
+        method = choose_method(len(records), options.bulk_threshold)
+        result.method = method if not result.method or result.method == method else "mixed"
+        written = write_records(session, sobject, "update", records, options,
+                                on_chunk=lambda idx, outs, changes=changes: _store_outcomes(
+                                    con, [changes[i] for i in idx], outs, run_id, ds, result))
+        result.api_calls += written.api_calls
     return result
 
+
+def _store_outcomes(con: duckdb.DuckDBPyConnection, changes: list[Change], outcomes: list[RecordOutcome],
+                    run_id: str, ds: str, result: PushResult) -> None:
+    history, state, cleared, failed, succeeded = [], [], [], [], []
+    for change, outcome in zip(changes, outcomes, strict=True):
+        sent = json.dumps(change.values, sort_keys=True)
+        history.append((run_id, ds, change.sobject, change.record_id, change.operation, outcome.success,
+                        outcome.error_code, _error_text(outcome), sent, result.method or None, outcome.attempts))
+        if outcome.success:
+            succeeded.append((change.sobject, change.record_id))
+            (cleared if change.operation == "clear" else state).append((change.sobject, change.record_id, sent))
+        elif change.operation == "clear" and outcome.error_code in GONE_ERRORS:
+            cleared.append((change.sobject, change.record_id, sent))  # the record is gone: nothing to clear
+        else:
+            code = outcome.error_code or "UNKNOWN"
+            result.errors[code] = result.errors.get(code, 0) + 1
+            failed.append((change, outcome, sent))
+    result.sent += len(changes)
+    result.succeeded += len(succeeded)
+    result.failed += len(failed)
+    warehouse.insert_rows(con, "sync_history", ["run_id", "ds", "sobject", "record_id", "operation", "success",
+                                                 "error_code", "error", "sent_values", "method", "attempts"], history)
+    if state:
+        _merge_state(con, state, run_id, ds)
+    if cleared:
+        con.executemany(f"delete from {OPS_SCHEMA}.sync_state where sobject = ? and record_id = ?",
+                        [(s, r) for s, r, _ in cleared])
+    if succeeded:
+        _close_dead_letters(con, succeeded, run_id, ds)
+    if failed:
+        result.dead_lettered += len(failed)
+        _dead_letter(con, failed, run_id, ds)
+
+
+def _error_text(outcome: RecordOutcome) -> str | None:
+    if outcome.success:
+        return None
+    return f"{outcome.error_code}: {outcome.error}"[:1000]
+
+
+def _merge_state(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str]], run_id: str, ds: str) -> None:
+    """New state = old state with the acknowledged fields replaced (a null sent removes the field)."""
+    import pyarrow as pa
+
+    batch = pa.table({"sobject": [r[0] for r in rows], "record_id": [r[1] for r in rows],
+                      "sent": [r[2] for r in rows]})
+    con.register("crm360_acknowledged", batch)
+    try:
+        con.execute(f"""
+            insert or replace into {OPS_SCHEMA}.sync_state
+            select a.sobject, a.record_id,
+                   cast(json_merge_patch(coalesce(s.field_values, '{{}}'), a.sent) as json), ?, cast(? as date), now()
+            from crm360_acknowledged a
+            left join {OPS_SCHEMA}.sync_state s on s.sobject = a.sobject and s.record_id = a.record_id
+        """, [run_id, ds])
+    finally:
+        con.unregister("crm360_acknowledged")
+
+
+def _dead_letter(con: duckdb.DuckDBPyConnection, failed: list[tuple[Change, RecordOutcome, str]], run_id: str,
+                 ds: str) -> None:
+    for change, outcome, sent in failed:
+        con.execute(f"""
+            insert into {OPS_SCHEMA}.sync_dead_letters values (?, ?, ?, ?, ?, ?, 1, ?, cast(? as date), ?,
+                cast(? as date), 'open', null, now())
+            on conflict (sobject, record_id) do update set
+                operation = excluded.operation, sent_values = excluded.sent_values,
+                error_code = excluded.error_code, error = excluded.error,
+                failed_runs = sync_dead_letters.failed_runs
+                    + case when sync_dead_letters.last_run_id = excluded.last_run_id then 0 else 1 end,
+                last_run_id = excluded.last_run_id, last_ds = excluded.last_ds,
+                status = 'open', resolution = null, updated_at = now()
+        """, [change.sobject, change.record_id, change.operation, sent, outcome.error_code, _error_text(outcome),
+              run_id, ds, run_id, ds])
+        log.warning("push: %s %s failed permanently (%s); dead-lettered, retried by the next run",
+                    change.sobject, change.record_id, outcome.error_code)
+
+
+def _close_dead_letters(con: duckdb.DuckDBPyConnection, done: list[tuple[str, str]], run_id: str, ds: str) -> None:
+    if not con.execute(f"select count(*) from {OPS_SCHEMA}.sync_dead_letters where status = 'open'").fetchone()[0]:
+        return
+    import pyarrow as pa
+
+    con.register("crm360_done", pa.table({"sobject": [d[0] for d in done], "record_id": [d[1] for d in done]}))
+    try:
+        con.execute(f"""
+            update {OPS_SCHEMA}.sync_dead_letters set status = 'succeeded', last_run_id = ?,
+                last_ds = cast(? as date), updated_at = now()
+            from crm360_done d
+            where sync_dead_letters.sobject = d.sobject and sync_dead_letters.record_id = d.record_id
+              and sync_dead_letters.status = 'open'
+        """, [run_id, ds])
+    finally:
+        con.unregister("crm360_done")
+
+
+# ----------------------------------------------------------------------------- read-back verification
+
+def verify_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, plan: PushPlan, run_id: str, ds: str,
+                result: PushResult, mapping: PublishMap, options: WriteOptions = DEFAULT_OPTIONS) -> PushResult:
+    """Read the fields written by this run back from Salesforce and compare them with what was sent."""
+    sent = con.execute(f"""
+        select sobject, record_id, sent_values from {OPS_SCHEMA}.sync_history
+        where run_id = ? and success and operation <> 'clear'
+        qualify row_number() over (partition by sobject, record_id order by attempted_at desc) = 1
+    """, [run_id]).fetchall()
+    by_object: dict[str, dict[str, dict[str, str | None]]] = defaultdict(dict)
+    for sobject, record_id, values in sent:
+        by_object[sobject][record_id] = json.loads(values)
+    mismatches = []
+    for sobject, records in sorted(by_object.items()):
+        names = sorted({k for v in records.values() for k in v})
+        external = next((f.field for f in mapping.fields if f.external_id), None)
+        found = _read_back(session, sobject, sorted(records), names, options, result, external)
+        for record_id, values in records.items():
+            got = found.get(record_id)
+            for name, value in values.items():
+                fmap = mapping.field(name)
+                now = None if got is None else _canonical_python(got.get(name), fmap)
+                if now != value:
+                    mismatches.append((run_id, ds, sobject, record_id, name, value,
+                                       "(record not found)" if got is None else now))
+        result.verified += len(records)
+    con.execute(f"delete from {OPS_SCHEMA}.sync_verification where run_id = ?", [run_id])
+    warehouse.insert_rows(con, "sync_verification", ["run_id", "ds", "sobject", "record_id", "field", "sent",
+                                                      "found"], mismatches)
+    result.mismatches = len({(m[2], m[3]) for m in mismatches})
+    return result
+
+
+def _canonical_python(value: Any, fmap: FieldMap) -> str | None:
+    """The canonical text of a value read back from Salesforce (JSON or CSV), as canonical_sql gives it."""
+    if value is None or value == "":
+        return None
+    kind = fmap.type.kind if fmap.type else None
+    if kind in ("number", "currency", "percent"):
+        from decimal import ROUND_HALF_UP, Decimal
+
+        scale = fmap.type.scale or 0  # type: ignore[union-attr]
+        quantum = Decimal(1).scaleb(-scale)
+        return str(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    if kind == "checkbox":
+        return "true" if str(value).lower() == "true" else "false"
+    if kind == "date":
+        return str(value)[:10]
+    return str(value)
+
+
+def _read_back(session: SalesforceSession, sobject: str, ids: list[str], names: list[str], options: WriteOptions,
+               result: PushResult, external: str | None) -> dict[str, dict[str, Any]]:
+    """Current values of `names` for `ids`: a Bulk API 2.0 query of the records crm360 manages when
+    there are many, REST queries by Id when there are few."""
+    from crm360.salesforce.client import with_retries
+
+    columns = ", ".join(["Id", *names])
+    wanted = set(ids)
+    found: dict[str, dict[str, Any]] = {}
+    if options.bulk_threshold > 0 and len(ids) >= options.bulk_threshold:
+        import csv
+        import io
+
+        def bulk(sf: Salesforce) -> None:
+            found.clear()
+            # the records crm360 manages carry its external id; without one, the whole object
+            query = f"SELECT {columns} FROM {sobject}" + (f" WHERE {external} != null" if external else "")
+            for page in getattr(sf.bulk2, sobject).query(query, max_records=50_000, wait=options.bulk_wait_seconds):
+                result.api_calls += 1
+                for row in csv.DictReader(io.StringIO(page)):
+                    if row["Id"] in wanted:
+                        found[row["Id"]] = row
+
+        with_retries(session, f"read-back of {len(ids)} {sobject} records", bulk, attempts=options.attempts,
+                     wait_seconds=options.retry_wait_seconds, error_type=WriteFailed)
+        result.api_calls += 3
+        return found
+    for start in range(0, len(ids), 200):
+        chunk = ids[start:start + 200]
+        quoted = ", ".join(f"'{i}'" for i in chunk)
+
+        def rest(sf: Salesforce, quoted: str = quoted) -> list[dict[str, Any]]:
+            return sf.query_all(f"SELECT {columns} FROM {sobject} WHERE Id IN ({quoted})")["records"]
+
+        for row in with_retries(session, f"read-back of {len(chunk)} {sobject} records", rest,
+                                attempts=options.attempts, wait_seconds=options.retry_wait_seconds,
+                                error_type=WriteFailed):
+            found[row["Id"]] = row
+        result.api_calls += 1
+    return found
