@@ -14,6 +14,9 @@
                          one with the lowest `priority` (1 wins over 2); priorities unique per group
       priority           integer, required with exclusivity_group and only allowed with it
       campaign           optional: the Salesforce Campaign name the segment is sent to
+      channel            optional, only with campaign: email (default) | phone; the campaign's
+                         channel decides whose consent counts (email opt-out, Do Not Call).
+                         Segments that share a campaign must agree on its channel
       holdout_pct        optional, 0-50 (default var segment_holdout_pct): the share of members held
                          out for lift measurement, never sent
       min_size           optional, >= 0 (default var segment_min_size): a smaller segment is flagged
@@ -48,7 +51,8 @@
 {% macro validate_segment_definitions(raw) -%}
     {%- set kinds = ['demographic', 'geographic', 'behavioural', 'psychographic', 'lifecycle', 'value'] -%}
     {%- set allowed = ['name', 'description', 'kind', 'rule', 'exclusivity_group', 'priority', 'campaign',
-                       'holdout_pct', 'min_size'] -%}
+                       'channel', 'holdout_pct', 'min_size'] -%}
+    {%- set channels = ['email', 'phone'] -%}
     {%- set snake = modules.re.compile('^[a-z][a-z0-9_]{0,62}$') -%}
     {%- if raw is string or raw is mapping or raw is not iterable -%}
         {{ exceptions.raise_compiler_error(
@@ -56,6 +60,7 @@
     {%- endif -%}
     {%- set seen = [] -%}
     {%- set group_priorities = {} -%}
+    {%- set campaign_channels = {} -%}
     {%- set definitions = [] -%}
     {%- for item in raw -%}
         {%- set label = item.get('name') if item is mapping and item.get('name') is string
@@ -103,6 +108,22 @@
         {%- if campaign is not none and (campaign is not string or not campaign | trim) -%}
             {{ _segment_fail(name, 'campaign must be a Salesforce Campaign name') }}
         {%- endif -%}
+        {%- set channel = item.get('channel') -%}
+        {%- if channel is not none and campaign is none -%}
+            {{ _segment_fail(name, 'channel only has a meaning with a campaign') }}
+        {%- endif -%}
+        {%- if channel is not none and channel not in channels -%}
+            {{ _segment_fail(name, "unknown channel '" ~ channel ~ "' (one of: " ~ channels | join(', ') ~ ")") }}
+        {%- endif -%}
+        {%- if campaign is not none -%}
+            {%- set channel = channel or 'email' -%}
+            {%- set other = campaign_channels.get(campaign | trim) -%}
+            {%- if other is not none and other[1] != channel -%}
+                {{ _segment_fail(name, "campaign '" ~ campaign | trim ~ "' is the " ~ other[1]
+                    ~ " campaign of segment '" ~ other[0] ~ "': segments sharing a campaign need the same channel") }}
+            {%- endif -%}
+            {%- do campaign_channels.setdefault(campaign | trim, [name, channel]) -%}
+        {%- endif -%}
         {%- set holdout = item.get('holdout_pct', var('segment_holdout_pct')) -%}
         {%- if holdout is not number or holdout is boolean or holdout < 0 or holdout > 50 -%}
             {{ _segment_fail(name, "holdout_pct must be a number from 0 to 50, not '" ~ holdout ~ "'") }}
@@ -113,8 +134,9 @@
         {%- endif -%}
         {%- do definitions.append({
             'name': name, 'description': item.get('description') | trim, 'kind': item.get('kind'),
-            'rule': rule | trim, 'exclusivity_group': group, 'priority': priority, 'campaign': campaign,
-            'holdout_pct': holdout, 'min_size': min_size}) -%}
+            'rule': rule | trim, 'exclusivity_group': group, 'priority': priority,
+            'campaign': campaign | trim if campaign is not none else none,
+            'channel': channel, 'holdout_pct': holdout, 'min_size': min_size}) -%}
     {%- endfor -%}
     {{ return(definitions) }}
 {%- endmacro %}
@@ -131,6 +153,7 @@
         cast(segment_kind as varchar) as segment_kind,
         cast(segment_description as varchar) as segment_description,
         cast(campaign_name as varchar) as campaign_name,
+        cast(campaign_channel as varchar) as campaign_channel,
         cast(exclusivity_group as varchar) as exclusivity_group,
         cast(segment_priority as integer) as segment_priority,
         cast(holdout_pct as float8) as holdout_pct,
@@ -138,19 +161,19 @@
         cast(segment_rule as varchar) as segment_rule
     from (
         {%- if definitions | length == 0 %}
-        select null, null, null, null, null, null, null, null, null
+        select null, null, null, null, null, null, null, null, null, null
         where 1 = 0
         {%- else %}
         values
         {%- for d in definitions %}
         ({{ segment_literal(d.name) }}, {{ segment_literal(d.kind) }}, {{ segment_literal(d.description) }},
-            {{ segment_literal(d.campaign) }}, {{ segment_literal(d.exclusivity_group) }},
+            {{ segment_literal(d.campaign) }}, {{ segment_literal(d.channel) }}, {{ segment_literal(d.exclusivity_group) }},
             {{ d.priority if d.priority is not none else 'null' }}, {{ d.holdout_pct }}, {{ d.min_size }},
             {{ segment_literal(d.rule) }}){{ ',' if not loop.last }}
         {%- endfor %}
         {%- endif %}
     ) as definitions (
-        segment_name, segment_kind, segment_description, campaign_name, exclusivity_group,
+        segment_name, segment_kind, segment_description, campaign_name, campaign_channel, exclusivity_group,
         segment_priority, holdout_pct, min_size, segment_rule
     )
 {%- endmacro %}

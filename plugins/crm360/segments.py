@@ -24,8 +24,9 @@ import yaml
 log = logging.getLogger(__name__)
 
 KINDS = ("demographic", "geographic", "behavioural", "psychographic", "lifecycle", "value")
-KEYS = ("name", "description", "kind", "rule", "exclusivity_group", "priority", "campaign", "holdout_pct",
-        "min_size")
+KEYS = ("name", "description", "kind", "rule", "exclusivity_group", "priority", "campaign", "channel",
+        "holdout_pct", "min_size")
+CHANNELS = ("email", "phone")  # a campaign's channel: whose consent counts (email opt-out, Do Not Call)
 FEATURES_RELATION = "marts.customer_segment_features"
 CATALOG_FILE = Path("models") / "segments" / "segments.yml"
 CATALOG_MODEL = "segment_definitions"
@@ -113,6 +114,11 @@ def _problems_of(item: Any, label: str) -> list[str]:
     campaign = item.get("campaign")
     if campaign is not None and (not isinstance(campaign, str) or not campaign.strip()):
         problems.append("campaign must be a Salesforce Campaign name")
+    channel = item.get("channel")
+    if channel is not None and campaign is None:
+        problems.append("channel only has a meaning with a campaign")
+    if channel is not None and channel not in CHANNELS:
+        problems.append(f"unknown channel '{channel}' (one of: {', '.join(CHANNELS)})")
     if "holdout_pct" in item and (not _is_number(item["holdout_pct"]) or not 0 <= item["holdout_pct"] <= 50):
         problems.append(f"holdout_pct must be a number from 0 to 50, not '{item['holdout_pct']}'")
     if "min_size" in item and (not _is_int(item["min_size"]) or item["min_size"] < 0):
@@ -121,12 +127,14 @@ def _problems_of(item: Any, label: str) -> list[str]:
 
 
 def structural_problems(items: Any) -> list[str]:
-    """Every shape problem of the definitions: keys, names, kinds, groups, holdouts, sizes."""
+    """Every shape problem of the definitions: keys, names, kinds, groups, campaigns and channels, holdouts,
+    sizes."""
     if not isinstance(items, list):
         return ["segments: the catalog (models/segments/segments.yml) must be a list of definitions"]
     problems: list[str] = []
     names: set[str] = set()
     priorities: dict[tuple[str, int], str] = {}
+    campaign_channels: dict[str, tuple[str, str]] = {}  # campaign -> (first segment, its channel)
     for index, item in enumerate(items, start=1):
         label = _label(item, index)
         problems += _problems_of(item, label)
@@ -141,6 +149,12 @@ def structural_problems(items: Any) -> list[str]:
                 problems.append(f"segment '{label}': priority {priority} is already used in exclusivity_group "
                                 f"'{group}' (by '{priorities[(group, priority)]}')")
             priorities.setdefault((group, priority), label)
+        campaign, channel = item.get("campaign"), item.get("channel") or "email"
+        if isinstance(campaign, str) and campaign.strip() and channel in CHANNELS:
+            first, other = campaign_channels.setdefault(campaign.strip(), (label, channel))
+            if other != channel:
+                problems.append(f"segment '{label}': campaign '{campaign.strip()}' is the {other} campaign of "
+                                f"segment '{first}': segments sharing a campaign need the same channel")
     return problems
 
 

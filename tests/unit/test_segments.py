@@ -64,10 +64,21 @@ def test_every_catalog_rule_has_a_matching_and_a_non_matching_unit_test_row() ->
     ([_ok(exclusivity_group="tier", priority=1), _ok(name="gold", exclusivity_group="tier", priority=1)],
      "segment 'gold': priority 1 is already used in exclusivity_group 'tier' (by 'vip')"),
     ([_ok(description="")], "segment 'vip': description is missing"),
+    ([_ok(channel="phone")], "segment 'vip': channel only has a meaning with a campaign"),
+    ([_ok(campaign="VIP", channel="sms")], "segment 'vip': unknown channel 'sms' (one of: email, phone)"),
+    ([_ok(campaign="VIP"), _ok(name="gold", campaign=" VIP ", channel="phone")],
+     "segment 'gold': campaign 'VIP' is the email campaign of segment 'vip': segments sharing a campaign need the "
+     "same channel"),
 ])
 def test_a_bad_definition_is_reported_with_its_segment(definitions: list, message: str) -> None:
     problems = segments.structural_problems(definitions)
     assert any(message in p for p in problems), problems
+
+
+def test_segments_may_share_a_campaign_on_one_channel() -> None:
+    assert segments.structural_problems([_ok(campaign="Call list", channel="phone"),
+                                         _ok(name="gold", campaign="Call list", channel="phone"),
+                                         _ok(name="silver", campaign="Newsletter")]) == []
 
 
 def test_rules_are_checked_against_the_features_relation(features: duckdb.DuckDBPyConnection) -> None:

@@ -29,6 +29,7 @@ final as (
         definitions.segment_kind,
         definitions.segment_description,
         definitions.campaign_name,
+        definitions.campaign_channel,
         definitions.exclusivity_group,
         definitions.segment_priority,
         definitions.holdout_pct,
