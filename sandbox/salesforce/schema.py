@@ -463,7 +463,7 @@ def build_schema() -> dict[str, SObject]:
         _obj("Campaign", "701", [
             *audit(),
             _s("Name", 80, nillable=False, required=True, name_field=True),
-            _pick("Type", ("Advertisement", "Email", "Webinar", "Conference", "Direct Mail", "Other")),
+            _pick("Type", ("Advertisement", "Email", "Webinar", "Conference", "Direct Mail", "Telemarketing", "Other")),
             _pick("Status", ("Planned", "In Progress", "Completed", "Aborted")),
             _bool("IsActive", label="Active"),
             Field("StartDate", "date"),
