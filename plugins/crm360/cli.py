@@ -264,5 +264,124 @@ def _connection_login(conn_id: str) -> str:
         return "<integration user>"
 
 
+sync_app = typer.Typer(no_args_is_help=True, help="What crm360 wrote to Salesforce: history, dead letters, rollback.")
+app.add_typer(sync_app, name="sync")
+
+
+@sync_app.command("history")
+def sync_history(record_id: Annotated[str, typer.Argument(help="a Salesforce record Id")]) -> None:
+    """What crm360 sent for one record, and when, with each outcome."""
+    with _read_warehouse(Settings.from_env()) as con:
+        rows = con.execute(
+            f"select cast(ds as varchar), run_id, operation, success, coalesce(error, ''), sent_values, "
+            f"strftime(attempted_at, '%Y-%m-%d %H:%M:%S') from {warehouse.OPS_SCHEMA}.sync_history "
+            "where record_id = ? order by attempted_at", [record_id]).fetchall()
+    table = Table(title=f"sent to {record_id}")
+    for column in ("ds", "run", "operation", "ok", "values sent", "at"):
+        table.add_column(column)
+    for ds, run_id, operation, success, error, sent, at in rows:
+        table.add_row(ds, run_id, operation, "yes" if success else f"[red]no: {error}[/]", sent or "", at)
+    console.print(table)
+    console.print(f"{len(rows)} writes recorded for {record_id}")
+
+
+@sync_app.command("dead-letters")
+def sync_dead_letters(every: Annotated[bool, typer.Option("--all", help="also succeeded and resolved ones")] = False
+                      ) -> None:
+    """Records Salesforce refused permanently; each is retried by every run until it succeeds or is resolved."""
+    with _read_warehouse(Settings.from_env()) as con:
+        rows = con.execute(
+            f"select sobject, record_id, error_code, coalesce(error, ''), failed_runs, cast(first_ds as varchar), "
+            f"cast(last_ds as varchar), status from {warehouse.OPS_SCHEMA}.sync_dead_letters "
+            "where ? or status = 'open' order by last_ds desc, sobject, record_id", [every]).fetchall()
+    table = Table(title="dead letters" + (" (all)" if every else " (open)"))
+    for column in ("object", "record", "error", "runs", "first", "last", "status"):
+        table.add_column(column)
+    for sobject, record_id, code, error, runs, first, last, status in rows:
+        table.add_row(sobject, record_id, f"{code}: {error[:80]}", str(runs), first, last, status)
+    console.print(table)
+    console.print(f"{len(rows)} dead letters; resolve one with: crm360 sync resolve <record_id> --note '...'")
+
+
+@sync_app.command("resolve")
+def sync_resolve(record_id: Annotated[str, typer.Argument(help="the Salesforce record Id of the dead letter")],
+                 note: Annotated[str, typer.Option(help="why it needs no more retries")]) -> None:
+    """Mark a dead letter resolved: the same values are not sent again (changed values are)."""
+    settings = Settings.from_env()
+    with _open_warehouse(settings) as con:
+        found = con.execute(
+            f"update {warehouse.OPS_SCHEMA}.sync_dead_letters set status = 'resolved', resolution = ?, "
+            "updated_at = now() where record_id = ? and status = 'open' returning sobject", [note, record_id]
+        ).fetchall()
+    if not found:
+        console.print(f"no open dead letter for {record_id} (see crm360 sync dead-letters)")
+        raise typer.Exit(1)
+    console.print(f"resolved the dead letter of {found[0][0]} {record_id}")
+
+
+@sync_app.command("rollback")
+def sync_rollback(to: Annotated[str, typer.Option("--to", help="the run date YYYY-MM-DD whose sync to return to")],
+                  yes: Annotated[bool, typer.Option("--yes", help="write to Salesforce; without it only the plan "
+                                                                  "is shown")] = False) -> None:
+    """Re-apply the values crm360's fields had after that date's sync (a plan first; --yes writes)."""
+    from datetime import date as date_type
+
+    from crm360 import tasks
+    from crm360.activation import mapping as mapping_file
+    from crm360.activation import push, rollback
+    from crm360.salesforce import client
+
+    try:
+        date_type.fromisoformat(to)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{to!r} is not a date YYYY-MM-DD", param_hint="--to") from exc
+    settings = Settings.from_env()
+    mapping = mapping_file.load()
+    started = time.monotonic()
+    with _open_warehouse(settings) as con:
+        newest = con.execute(f"select max(ds) from {warehouse.OPS_SCHEMA}.sync_history where success").fetchone()[0]
+        if newest is None:
+            console.print("crm360 has not written anything to Salesforce yet: nothing to roll back")
+            raise typer.Exit(1)
+        run_id = f"rollback__{to}__{int(time.time())}"
+        session = client.SalesforceSession(lambda: client.connect(settings.salesforce_conn_id))
+        options = tasks.write_options(settings)
+        totals = {"records": 0, "changes": 0, "sent": 0, "succeeded": 0, "failed": 0}
+        for publish_map in mapping.publish:
+            plan = rollback.plan_rollback(con, publish_map, to, landing_root=settings.landing_root,
+                                          today=newest.isoformat())
+            totals["records"] += plan.total_records
+            totals["changes"] += len(plan.changes)
+            fields = plan.summary()["objects"]
+            for sobject, entry in fields.items():
+                for name, actions in sorted(entry["fields"].items()):
+                    console.print(f"  {sobject}.{name}: {actions}", highlight=False)
+            if yes and plan.changes:
+                sf = session.sf
+                from crm360.activation import preflight
+
+                preflight.require_pushable(sf, mapping)
+                push.check_org(sf, allow_production=tasks._allow_production(settings.salesforce_conn_id))
+                result = push.PushResult(mode="pushed", reason=f"rollback to {to}", plan=plan)
+                with console.status(f"rolling back {len(plan.changes)} {publish_map.model} records..."):
+                    push.execute_push(session, con, plan, run_id, newest.isoformat(), result, options)
+                totals["sent"] += result.sent
+                totals["succeeded"] += result.succeeded
+                totals["failed"] += result.failed
+    what = "rolled back" if yes else "would roll back (re-run with --yes to write)"
+    console.print(f"{what}: {totals['changes']} of {totals['records']} records to their values after the sync of "
+                  f"{to}; sent {totals['sent']}, {totals['succeeded']} ok, {totals['failed']} failed "
+                  f"in {time.monotonic() - started:.1f}s (history run id {run_id})")
+    if totals["failed"]:
+        raise typer.Exit(1)
+
+
+def _open_warehouse(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    if not settings.warehouse_path.exists():
+        console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")
+        raise typer.Exit(1)
+    return warehouse.connect(settings.warehouse_path)
+
+
 if __name__ == "__main__":
     app()

@@ -164,10 +164,11 @@ def _quote(name: str) -> str:
 
 
 def _current_values_sql(con: duckdb.DuckDBPyConnection, landing_root: Path | None, mapping: PublishMap,
-                        ds: str) -> str | None:
-    """A SELECT of the newest landed version of each target record (sobject, record_id, landed_ds and
-    the mapped fields), or None when no field needs current CRM values."""
-    if landing_root is None or all(f.ownership == "overwrite" for f in mapping.fields):
+                        ds: str, *, always: bool = False) -> str | None:
+    """A SELECT of the newest version of each target record landed on or before `ds` (sobject,
+    record_id, landed_ds and the mapped fields), or None when nothing is landed or (unless `always`)
+    no field needs current CRM values."""
+    if landing_root is None or (not always and all(f.ownership == "overwrite" for f in mapping.fields)):
         return None
     selects = []
     for sobject in mapping.objects:
