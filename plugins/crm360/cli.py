@@ -368,10 +368,11 @@ def sync_rollback(to: Annotated[str, typer.Option("--to", help="the run date YYY
                 totals["sent"] += result.sent
                 totals["succeeded"] += result.succeeded
                 totals["failed"] += result.failed
-    what = "rolled back" if yes else "would roll back (re-run with --yes to write)"
+    what = "rolled back" if yes else "would roll back"
     console.print(f"{what}: {totals['changes']} of {totals['records']} records to their values after the sync of "
                   f"{to}; sent {totals['sent']}, {totals['succeeded']} ok, {totals['failed']} failed "
-                  f"in {time.monotonic() - started:.1f}s (history run id {run_id})")
+                  f"in {time.monotonic() - started:.1f}s (history run id {run_id})"
+                  + ("" if yes else ". Nothing was written: re-run with --yes to write."))
     if totals["failed"]:
         raise typer.Exit(1)
 

@@ -266,7 +266,7 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                 "mode": result.mode, "reason": reason, "records": plan.total_records,
                 "changed": len(plan.changes), "sent": result.sent, "succeeded": result.succeeded,
                 "failed": result.failed, "dead_lettered": result.dead_lettered, "errors": result.errors,
-                "method": result.method or None, "api_calls": result.api_calls,
+                "method": result.method or None, "methods": result.methods, "api_calls": result.api_calls,
                 "verified": result.verified, "mismatches": result.mismatches,
                 "fields_changed": plan.fields_changed, "plan": plan.summary(),
             }

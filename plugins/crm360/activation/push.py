@@ -115,7 +115,8 @@ class PushResult:
     failed: int = 0
     dead_lettered: int = 0
     api_calls: int = 0
-    method: str = ""
+    method: str = ""  # collections | bulk | mixed (see methods)
+    methods: dict[str, str] = field(default_factory=dict)  # sobject -> collections | bulk
     errors: dict[str, int] = field(default_factory=dict)
     verified: int = 0
     mismatches: int = 0
@@ -358,6 +359,7 @@ def execute_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, pla
     for (sobject, _operation), changes in sorted(groups.items()):
         records = [{"Id": c.record_id, **c.values} for c in changes]
         method = choose_method(len(records), options.bulk_threshold)
+        result.methods[sobject] = method
         result.method = method if not result.method or result.method == method else "mixed"
         written = write_records(session, sobject, "update", records, options,
                                 on_chunk=lambda idx, outs, changes=changes: _store_outcomes(
