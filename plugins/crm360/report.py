@@ -83,8 +83,24 @@ def build_summary(con: duckdb.DuckDBPyConnection, window: RunWindow,
             "records_failed": int(sum(v for k, v in push.items() if k.endswith(".failed"))),
             "records_changed": int(sum(v for k, v in push.items() if k.endswith(".changed"))),
             "api_calls": int(sum(v for k, v in push.items() if k.endswith(".api_calls"))),
+            "dead_lettered": int(sum(v for k, v in push.items() if k.endswith(".dead_lettered"))),
+            "read_back": int(sum(v for k, v in push.items() if k.endswith(".verified"))),
+            "mismatches": int(sum(v for k, v in push.items() if k.endswith(".mismatches"))),
+            "campaigns_created": int(push.get("campaigns.created", 0)),
+            "campaign_members_added": int(push.get("campaigns.added", 0)),
+            "campaign_members_removed": int(push.get("campaigns.removed", 0)),
+            "open_dead_letters": _scalar(con, f"select count(*) from {OPS_SCHEMA}.sync_dead_letters "
+                                              "where status = 'open'"),
+            "mode": _push_mode(con, window.run_id),
         },
     }
+
+
+def _push_mode(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """Why this run did or did not write to Salesforce (the push stage's recorded reason)."""
+    row = con.execute(f"select any_value(detail) from {OPS_SCHEMA}.stage_metrics where run_id = ? "
+                      "and stage = 'push_to_salesforce'", [run_id]).fetchone()
+    return row[0] if row else None
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
@@ -101,7 +117,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Quality checks: **{summary['checks_passed']} passed, {summary['checks_failed']} failed**",
         f"- Salesforce: **{summary['salesforce']['records_written']} records written**, "
         f"{summary['salesforce']['records_failed']} failed, {summary['salesforce']['records_changed']} changed, "
-        f"{summary['salesforce']['api_calls']} API calls",
+        f"{summary['salesforce']['api_calls']} API calls ({summary['salesforce'].get('mode') or 'not run'})",
+        f"- Salesforce checks: {summary['salesforce'].get('dead_lettered', 0)} dead-lettered this run "
+        f"({summary['salesforce'].get('open_dead_letters', 0)} open), "
+        f"{summary['salesforce'].get('read_back', 0)} read back with {summary['salesforce'].get('mismatches', 0)} "
+        "mismatches",
+        f"- Campaigns: {summary['salesforce'].get('campaigns_created', 0)} created, "
+        f"{summary['salesforce'].get('campaign_members_added', 0)} members added, "
+        f"{summary['salesforce'].get('campaign_members_removed', 0)} removed",
         f"- Segments: **{len(segments)}**, "
         f"{sum(1 for s in segments if s['is_below_min_size'])} below their minimum size (not sent)",
         f"- Personalization: {personalization_line(summary.get('personalization') or {})}",
