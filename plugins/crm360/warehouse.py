@@ -142,6 +142,61 @@ create table if not exists {OPS_SCHEMA}.sync_verification (
     found varchar,
     checked_at timestamptz not null
 );
+create table if not exists {OPS_SCHEMA}.campaign_state (
+    campaign_id varchar not null,     -- Campaigns crm360 sends segments to, found by name or created
+    campaign_name varchar not null,
+    channel varchar not null,         -- email | phone
+    created_by_crm360 boolean not null,
+    run_id varchar not null,          -- the run that first found or created it
+    ds date not null,
+    recorded_at timestamptz not null,
+    primary key (campaign_id)
+);
+create table if not exists {OPS_SCHEMA}.campaign_member_state (
+    campaign_id varchar not null,     -- the CampaignMembers crm360 knows of in those Campaigns
+    campaign_name varchar not null,
+    record_id varchar not null,       -- the Contact or Lead Id
+    sobject varchar not null,         -- Contact | Lead
+    member_id varchar not null,       -- the CampaignMember Id
+    created_by_crm360 boolean not null, -- false: a person added it; crm360 never removes it
+    ds date not null,                 -- the run that added it (or first found it)
+    run_id varchar not null,
+    recorded_at timestamptz not null,
+    primary key (campaign_id, record_id)
+);
+create table if not exists {OPS_SCHEMA}.campaign_member_history (
+    run_id varchar not null,
+    ds date not null,
+    campaign_id varchar not null,
+    campaign_name varchar not null,
+    record_id varchar not null,
+    sobject varchar not null,
+    operation varchar not null,       -- add | remove
+    success boolean not null,
+    member_id varchar,
+    error_code varchar,               -- DUPLICATE_VALUE with success: a member already; NOT_CONFIRMED:
+    error varchar,                    -- the call failed, so Salesforce may or may not have done it
+    attempted_at timestamptz not null
+);
+create table if not exists {OPS_SCHEMA}.campaign_sync_summary (
+    run_id varchar not null,
+    ds date not null,
+    mode varchar not null,            -- synced | planned
+    campaign_name varchar not null,
+    campaign_id varchar,
+    channel varchar,
+    status varchar not null,          -- existing | created | to_create | missing | ambiguous | create_failed | retired
+    wanted bigint not null,
+    to_add bigint not null,
+    to_remove bigint not null,
+    unchanged bigint not null,
+    not_ours bigint not null,         -- members crm360 did not add and does not want: left alone
+    added bigint not null,
+    removed bigint not null,
+    failed bigint not null,
+    message varchar,
+    recorded_at timestamptz not null
+);
 """
 
 
