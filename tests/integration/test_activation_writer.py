@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from crm360.activation.writer import WriteFailed, WriteOptions, write_records
-from crm360.salesforce.client import SalesforceSession
+from crm360.salesforce.client import SalesforceSession, timeout_session
 
 FAST = WriteOptions(bulk_threshold=50, bulk_wait_seconds=0.05, attempts=4, retry_wait_seconds=0.01,
                     record_attempts=4)
@@ -28,7 +28,8 @@ def session(sandbox: Any, sf: Any) -> Any:
     from simple_salesforce import Salesforce
 
     session = SalesforceSession(lambda: Salesforce(username="integration@crm360.sandbox", password="sandbox-password",
-                                                   security_token="sandbox-token", domain=sandbox.domain))
+                                                   security_token="sandbox-token", domain=sandbox.domain,
+                                                   session=timeout_session(2.0)))
     yield session
     requests.delete(sandbox.url("/sandbox/faults"), timeout=10)
 
@@ -56,8 +57,9 @@ def test_updates_reach_every_record_despite_faults(sandbox: Any, sf: Any, sessio
     ids = contacts(sf, count, f"w{count}")
     method = "collections" if count < FAST.bulk_threshold else "bulk"
     add_fault(sandbox, kind="lock_row", object="Contact", every=7, times=3)
-    add_fault(sandbox, kind="error", status=503, method="(PATCH|POST|PUT)", path="(composite|jobs)", times=1)
+    add_fault(sandbox, kind="error", status=503, path="(composite|jobs)", times=1)
     add_fault(sandbox, kind="expire_session", times=1, skip=1)
+    add_fault(sandbox, kind="delay", seconds=5, path="(composite|jobs)", times=1, skip=1)
     if method == "bulk":
         add_fault(sandbox, kind="fail_job", message="the org is busy", times=1)
     records = [{"Id": i, "Crm360_Segment__c": f"seg-{n % 5}", "Crm360_Order_Count__c": n}

@@ -221,7 +221,10 @@ def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_ro
         else:
             blocked = ""
         null_rule = "" if f.null_overwrites else f"when v{i} is null then 'null_not_sent' "
-        decisions.append(f"case when not {changed} then 'unchanged' {null_rule}{blocked}else 'update' end as a{i}")
+        if f.ownership == "respect_edits":  # an edited field is reported as such even when crm360 wants no change
+            decisions.append(f"case {blocked}when not {changed} then 'unchanged' {null_rule}else 'update' end as a{i}")
+        else:
+            decisions.append(f"case when not {changed} then 'unchanged' {null_rule}{blocked}else 'update' end as a{i}")
     rows = con.execute(f"""
         with p as (
             select cast({_quote(mapping.key)} as varchar) as record_id, {_quote(mapping.sobject_column)} as sobject, *

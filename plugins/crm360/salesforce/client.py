@@ -20,15 +20,34 @@ class SalesforceUnavailable(RuntimeError):
     """Salesforce kept failing with transient faults until crm360 gave up."""
 
 
+def timeout_session(seconds: float | None = None) -> Any:
+    """A requests session whose calls time out (simple-salesforce sets no timeout of its own, so a
+    stalled Salesforce would hang a task): `CRM360_SF_TIMEOUT_SECONDS`, default 300. A timeout is a
+    transient fault, retried like a 503."""
+    import os
+
+    import requests
+
+    limit = seconds if seconds is not None else float(os.environ.get("CRM360_SF_TIMEOUT_SECONDS") or 300)
+
+    class TimeoutSession(requests.Session):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = limit
+            return super().request(method, url, *args, **kwargs)
+
+    return TimeoutSession()
+
+
 def connect(conn_id: str) -> Salesforce:
-    """A logged-in simple-salesforce client for the Airflow connection `conn_id`.
+    """A logged-in simple-salesforce client for the Airflow connection `conn_id`, with call timeouts.
 
     Locally the connection comes from `AIRFLOW_CONN_<ID>`; a self-signed sandbox is trusted through
     `REQUESTS_CA_BUNDLE`.
     """
     from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
-    return SalesforceHook(salesforce_conn_id=conn_id).get_conn()
+    return SalesforceHook(salesforce_conn_id=conn_id, session=timeout_session()).get_conn()
 
 
 def api_usage(sf: Salesforce) -> tuple[int, int]:
