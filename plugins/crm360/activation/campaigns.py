@@ -729,9 +729,10 @@ def _log(result: CampaignSyncResult) -> None:
             continue
         done = (f"{c.added} added, {c.removed} removed, {c.failed} failed" if result.mode == "synced"
                 else f"would add {c.to_add}, remove {c.to_remove}")
-        log.info("campaigns: %r (%s, %s %s): %d wanted, %d already members, %s; %d members crm360 did not add "
-                 "left alone%s", c.campaign_name, c.channel or "-", c.status, c.campaign_id or "", c.wanted,
-                 c.unchanged, done, c.not_ours, f" ({c.message})" if c.message else "")
+        where = f"{c.status} {c.campaign_id}" if c.campaign_id else c.status
+        log.info("campaigns: %r (%s, %s): %d wanted, %d already members, %s; %d members crm360 did not add left "
+                 "alone%s", c.campaign_name, c.channel or "-", where, c.wanted, c.unchanged, done, c.not_ours,
+                 f" ({c.message})" if c.message else "")
     info = result.as_dict()
     log.info("campaigns %s: %d created, %d to create, %d added, %d removed, %d unchanged, %d failed, %d not sent, "
              "%d API calls", result.mode, info["created"], info["to_create"], info["added"], info["removed"],
