@@ -208,6 +208,10 @@ def push_decision(window: RunWindow, newest_pushed_ds: str | None) -> tuple[bool
     return True, f"{window.run_type} run for the newest date"
 
 
+class CampaignSyncFailed(RuntimeError):
+    """Salesforce stopped answering during the campaign membership sync."""
+
+
 class PushVerificationFailed(RuntimeError):
     """Salesforce holds other values than crm360 wrote for more records than allowed."""
 
@@ -241,11 +245,12 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
         for plan in plans:
             push.record_plan(con, plan, window.run_id, window.ds_str)
         changes = sum(len(p.changes) for p in plans)
-        if allowed and changes:
+        if allowed and (changes or mapping.campaigns is not None):
             _check_before_writing(session, mapping, plans, options, settings, window)
         metrics: dict[str, float] = {}
         mismatched = 0
         verified = 0
+        campaign_error = None
         for publish_map, plan in zip(mapping.publish, plans, strict=True):
             result = push.PushResult(mode="pushed" if allowed else "planned", reason=reason, plan=plan)
             if allowed and plan.changes:
@@ -276,9 +281,14 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                      result.failed, result.verified, result.mismatches)
         if mapping.campaigns is not None:
             summary["campaigns"] = _sync_campaigns(session, con, mapping, window, allowed, options, metrics)
+            campaign_error = summary["campaigns"].get("error")
         metrics["logins"] = session.logins
         warehouse.record_metrics(con, window.run_id, window.ds_str, "push_to_salesforce", metrics,
                                  {k: reason for k in metrics})
+    if mapping.campaigns is not None and campaign_error:
+        raise CampaignSyncFailed(f"ds={window.ds_str}: campaign membership stopped: {campaign_error}. What was "
+                                 "sent is stored (crm360_ops.campaign_member_history); the rest is sent by the "
+                                 "next run.")
     if verified and mismatched / verified > settings.push_verify_max_mismatch_share:
         raise PushVerificationFailed(
             f"ds={window.ds_str}: {mismatched} of {verified} records written read back with other values than "
@@ -304,16 +314,15 @@ def _check_before_writing(session: Any, mapping: Any, plans: list[Any], options:
 
 def _sync_campaigns(session: Any, con: Any, mapping: Any, window: RunWindow, allowed: bool, options: Any,
                     metrics: dict[str, float]) -> dict[str, Any]:
-    try:
-        from crm360.activation import campaigns
-    except ImportError:  # campaign membership lands separately
-        return {"mode": "not available"}
+    """Campaign membership (crm360.activation.campaigns); its numbers go into the push metrics."""
+    from crm360.activation import campaigns
+
     result = campaigns.sync_campaigns(session, con, mapping.campaigns, run_id=window.run_id, ds=window.ds_str,
                                       write=allowed, options=options)
-    info = result.as_dict() if hasattr(result, "as_dict") else dict(result)
-    for key in ("created", "added", "removed", "unchanged", "failed", "api_calls"):
-        if isinstance(info.get(key), int | float):
-            metrics[f"campaigns.{key}"] = info[key]
+    info = result.as_dict()
+    for key in ("created", "to_add", "to_remove", "added", "removed", "unchanged", "not_ours", "failed",
+                "not_sent", "api_calls"):
+        metrics[f"campaigns.{key}"] = info[key]
     return info
 
 

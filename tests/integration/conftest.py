@@ -25,6 +25,7 @@ DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
 CUSTOMERS = 1500
 HISTORY_DAYS = 180
 SEED = 11
+REP_CHANNEL = "phone (rep says)"
 
 
 @dataclass
@@ -40,6 +41,7 @@ class NightlyRuns:
     salesforce_after: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     published: dict[str, dict[str, tuple]] = field(default_factory=dict)  # label -> Contact Id -> values
     logs: dict[str, Path] = field(default_factory=dict)
+    edited_by_rep: list[str] = field(default_factory=list)  # Contacts whose preferred channel a rep changed
 
     def salesforce(self) -> Any:
         from simple_salesforce import Salesforce
@@ -55,7 +57,8 @@ class NightlyRuns:
 def _contacts(sf: Any) -> list[dict[str, Any]]:
     soql = ("SELECT Id, Crm360_Customer_Id__c, Crm360_Lifetime_Value__c, Crm360_Order_Count__c, "
             "Crm360_Email_Engagement__c, Crm360_Segment__c, Crm360_Next_Best_Product__c, "
-            "Crm360_Next_Best_Offer__c, Crm360_Churn_Risk__c, Crm360_Best_Send_Hour__c, SystemModstamp FROM Contact")
+            "Crm360_Next_Best_Offer__c, Crm360_Churn_Risk__c, Crm360_Best_Send_Hour__c, Crm360_Preferred_Channel__c, "
+            "SystemModstamp FROM Contact")
     return sf.query_all(soql)["records"]
 
 
@@ -111,6 +114,12 @@ def nightly(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytes
             runs.tasks[label] = localrun.task_states(env, ds)
             runs.salesforce_after[label] = _contacts(sf)
             runs.published[label] = _published(paths.warehouse)
+            if label == "day1":
+                # a sales rep knows better for three Contacts: crm360 must leave their channel alone now
+                written = [c["Id"] for c in runs.salesforce_after[label] if c["Crm360_Preferred_Channel__c"]]
+                runs.edited_by_rep = sorted(written)[:3]
+                for record_id in runs.edited_by_rep:
+                    sf.Contact.update(record_id, {"Crm360_Preferred_Channel__c": REP_CHANNEL})
         yield runs
 
 

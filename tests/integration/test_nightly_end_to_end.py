@@ -164,6 +164,22 @@ def test_contacts_in_salesforce_carry_what_crm360_computed(nightly: NightlyRuns)
     assert all(v[5] for v in published.values()), "everyone gets a next-best product"
 
 
+def test_a_field_a_rep_edited_is_left_alone(nightly: NightlyRuns, warehouse: duckdb.DuckDBPyConnection) -> None:
+    from tests.integration.conftest import REP_CHANNEL
+
+    assert len(nightly.edited_by_rep) == 3
+    after = {c["Id"]: c for c in nightly.salesforce_after["day3"]}
+    for record_id in nightly.edited_by_rep:
+        assert after[record_id]["Crm360_Preferred_Channel__c"] == REP_CHANNEL, record_id
+    # the plan says so, and the other records still get crm360's channel
+    left_alone = warehouse.execute(
+        "select sum(records) from crm360_ops.sync_plans where field = 'Crm360_Preferred_Channel__c' "
+        "and action = 'left_alone_edited' and ds = ?", [date.fromisoformat(DAYS[2])]).fetchone()[0]
+    assert left_alone == 3
+    others = [c for i, c in after.items() if i not in nightly.edited_by_rep and c["Crm360_Preferred_Channel__c"]]
+    assert others and all(c["Crm360_Preferred_Channel__c"] != REP_CHANNEL for c in others)
+
+
 def test_push_sends_only_changes_and_records_every_attempt(nightly: NightlyRuns,
                                                            warehouse: duckdb.DuckDBPyConnection) -> None:
     per_day = dict(warehouse.execute(
