@@ -10,6 +10,7 @@ is replaced by a table written here (the end-to-end test covers dbt)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -194,6 +195,13 @@ def test_faults_are_recovered_to_exactly_the_desired_state(org: Org) -> None:
     assert org.query("select failed_runs from crm360_ops.sync_dead_letters") == [(2,)]
     from crm360.cli import app
 
+    wide = {**os.environ, "COLUMNS": "250"}
+    listed = subprocess.run([sys.executable, "-m", "crm360.cli", "sync", "dead-letters"], capture_output=True,
+                            text=True, timeout=120, env=wide)
+    assert listed.returncode == 0 and deleted in listed.stdout and "ENTITY_IS_DELETED" in listed.stdout
+    history = subprocess.run([sys.executable, "-m", "crm360.cli", "sync", "history", deleted], capture_output=True,
+                             text=True, timeout=120, env=wide)
+    assert "2 writes recorded" in history.stdout and "ENTITY_IS_DELETED" in history.stdout
     result = CliRunner().invoke(app, ["sync", "resolve", deleted, "--note", "merged away by sales"])
     assert result.exit_code == 0, result.output
     assert org.run("2026-11-22")["contact_attributes"]["sent"] == 0
