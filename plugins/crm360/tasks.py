@@ -280,7 +280,8 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                      len(plan.changes), plan.removals, result.sent, result.method or "-", result.succeeded,
                      result.failed, result.verified, result.mismatches)
         if mapping.campaigns is not None:
-            summary["campaigns"] = _sync_campaigns(session, con, mapping, window, allowed, options, metrics)
+            summary["campaigns"] = _sync_campaigns(session, con, mapping, window, allowed, options, metrics,
+                                                   settings.push_max_change_share)
             campaign_error = summary["campaigns"].get("error")
         metrics["logins"] = session.logins
         warehouse.record_metrics(con, window.run_id, window.ds_str, "push_to_salesforce", metrics,
@@ -313,12 +314,13 @@ def _check_before_writing(session: Any, mapping: Any, plans: list[Any], options:
 
 
 def _sync_campaigns(session: Any, con: Any, mapping: Any, window: RunWindow, allowed: bool, options: Any,
-                    metrics: dict[str, float]) -> dict[str, Any]:
+                    metrics: dict[str, float], max_remove_share: float) -> dict[str, Any]:
     """Campaign membership (crm360.activation.campaigns); its numbers go into the push metrics."""
     from crm360.activation import campaigns
 
     result = campaigns.sync_campaigns(session, con, mapping.campaigns, run_id=window.run_id, ds=window.ds_str,
-                                      write=allowed, options=options)
+                                      write=allowed, options=options, max_remove_share=max_remove_share,
+                                      allow_large_removal=bool(window.params.get("allow_large_push")))
     info = result.as_dict()
     for key in ("created", "to_add", "to_remove", "added", "removed", "unchanged", "not_ours", "failed",
                 "not_sent", "api_calls"):

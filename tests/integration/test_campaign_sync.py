@@ -315,3 +315,21 @@ def test_without_create_missing_a_missing_campaign_is_named_and_nothing_is_sent(
     assert f"no Campaign named {name!r}" in outcome.message and "create_missing: true" in outcome.message
     assert any(name in r.getMessage() and "create it" in r.getMessage() for r in caplog.records)
     assert sf.query(f"SELECT COUNT() FROM Campaign WHERE Name = '{name}'")["totalSize"] == 0
+
+
+def test_removing_most_of_crm360s_members_at_once_needs_an_override(
+        sandbox: Any, sf: Any, session: SalesforceSession, con: duckdb.DuckDBPyConnection) -> None:
+    from crm360.activation.push import PushRefused
+
+    org = Org(sandbox, sf, contacts=6)
+    winback = org.name("Lifecycle - Win-back")
+    publish(con, {(winback, "email"): org.contacts})
+    sync(session, con, "run1")
+    publish(con, {(winback, "email"): org.contacts[:1]})  # five of six leave at once: a broken model?
+    with pytest.raises(PushRefused, match="5 of the 6 campaign members crm360 added"):
+        campaigns.sync_campaigns(session, con, CREATE, run_id="run2", ds="2026-11-21", write=True, options=FAST,
+                                 max_remove_share=0.5)
+    assert org.members(winback) == set(org.contacts)
+    done = campaigns.sync_campaigns(session, con, CREATE, run_id="run3", ds="2026-11-21", write=True, options=FAST,
+                                    max_remove_share=0.5, allow_large_removal=True)
+    assert done.as_dict()["removed"] == 5 and org.members(winback) == set(org.contacts[:1])

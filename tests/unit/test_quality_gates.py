@@ -49,10 +49,18 @@ def test_publish_gate_blocks_the_push_and_records_results(tmp_path: Path) -> Non
             ('0035g0000000002AAA', 'Contact', null, -5.0, 1, 'engaged', null, 23, 'none'))
             t(sfdc_record_id, sobject_type, customer_id, lifetime_value, order_count, email_engagement,
               churn_risk_pct, best_send_hour, preferred_channel)""")
-        with pytest.raises(GateFailed, match=r"publish\.contact_attributes\.critical"):
+        con.execute("""create table publish.campaign_members as select * from (values
+            ('RFM - Champions', 'email', 'rfm_champions', '0035g0000000001AAA', 'Contact', 'cus_1'),
+            ('RFM - Champions', 'email', 'rfm_champions', '0035g0000000001AAA', 'Contact', 'cus_1'),
+            ('Call them', 'sms', 'rfm_at_risk', '00Q5g0000000001AAA', 'Lead', 'cus_2'))
+            t(campaign_name, campaign_channel, segment_name, sfdc_record_id, sobject_type, customer_id)""")
+        with pytest.raises(GateFailed, match=r"publish\.campaign_members\.critical"):
             run_publish_gate(con, EXPECTATIONS, "run-1", "2026-11-20")
-        rows = con.execute("select suite, success, expectations_failed from crm360_ops.quality_results").fetchall()
-    assert rows == [("publish.contact_attributes.critical", False, 2)]
+        rows = con.execute("select suite, success, expectations_failed from crm360_ops.quality_results "
+                           "order by suite").fetchall()
+    # campaign members: a record twice in one campaign, an unknown channel; contact attributes: a
+    # missing customer id, a negative lifetime value
+    assert rows == [("publish.campaign_members.critical", False, 2), ("publish.contact_attributes.critical", False, 2)]
 
 
 def test_unknown_suite_is_a_clear_error() -> None:

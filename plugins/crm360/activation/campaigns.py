@@ -674,8 +674,25 @@ def _store_summary(con: duckdb.DuckDBPyConnection, result: CampaignSyncResult, r
 
 # ----------------------------------------------------------------------------- the entry point
 
+def check_removals(con: duckdb.DuckDBPyConnection, plan: MembershipPlan, max_share: float, override: bool) -> None:
+    """The campaign blast radius: taking out more than `max_share` of the members crm360 manages at once
+    (an emptied or broken publish model looks like this) stops before any write unless overridden."""
+    managed = con.execute(f"select count(*) from {OPS_SCHEMA}.campaign_member_state where created_by_crm360"
+                          ).fetchone()[0]
+    if override or not managed or len(plan.removes) <= max_share * managed:
+        return
+    from crm360.activation.push import PushRefused
+
+    raise PushRefused(
+        f"campaign blast-radius check: {len(plan.removes)} of the {managed} campaign members crm360 added would be "
+        f"removed, more than the allowed {max_share:.0%}. Nothing was added or removed. Check "
+        "publish.campaign_members; if the change is intended, re-run with the DAG param allow_large_push=true "
+        "or raise CRM360_PUSH_MAX_CHANGE_SHARE.")
+
+
 def sync_campaigns(session: SalesforceSession, con: duckdb.DuckDBPyConnection, campaign_map: CampaignMap, *,
-                   run_id: str, ds: str, write: bool, options: WriteOptions | None = None) -> CampaignSyncResult:
+                   run_id: str, ds: str, write: bool, options: WriteOptions | None = None,
+                   max_remove_share: float = 1.0, allow_large_removal: bool = False) -> CampaignSyncResult:
     """Make every segment campaign hold the records `publish.<campaign_map.model>` wants (see the
     module docstring). With `write=False` only plan: reads, no write call, only the plan summary stored."""
     options = options or WriteOptions()
@@ -711,6 +728,7 @@ def sync_campaigns(session: SalesforceSession, con: duckdb.DuckDBPyConnection, c
         outcomes[campaign.key] = outcome
         result.campaigns.append(outcome)
     if write:
+        check_removals(con, plan, max_remove_share, allow_large_removal)
         apply = _Apply(session, con, campaign_map, run_id, ds, options, result, outcomes)
         apply.reconcile(plan)
         if not apply.add(plan.adds):
