@@ -42,6 +42,9 @@ class NightlyRuns:
     published: dict[str, dict[str, tuple]] = field(default_factory=dict)  # label -> Contact Id -> values
     logs: dict[str, Path] = field(default_factory=dict)
     edited_by_rep: list[str] = field(default_factory=list)  # Contacts whose preferred channel a rep changed
+    # label -> campaign name -> record ids: the members in the org, and who crm360 wanted there
+    members_after: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    wanted_members: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
     def salesforce(self) -> Any:
         from simple_salesforce import Salesforce
@@ -60,6 +63,26 @@ def _contacts(sf: Any) -> list[dict[str, Any]]:
             "Crm360_Next_Best_Offer__c, Crm360_Churn_Risk__c, Crm360_Best_Send_Hour__c, Crm360_Preferred_Channel__c, "
             "SystemModstamp FROM Contact")
     return sf.query_all(soql)["records"]
+
+
+def _campaign_members(sf: Any) -> dict[str, set[str]]:
+    names = {c["Id"]: c["Name"] for c in sf.query_all("SELECT Id, Name FROM Campaign")["records"]}
+    members: dict[str, set[str]] = {name: set() for name in names.values()}
+    for m in sf.query_all("SELECT CampaignId, ContactId, LeadId FROM CampaignMember")["records"]:
+        members[names[m["CampaignId"]]].add(m["ContactId"] or m["LeadId"])
+    return members
+
+
+def _wanted_members(warehouse: Path) -> dict[str, set[str]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        wanted: dict[str, set[str]] = {}
+        for campaign, record_id in con.execute(
+                "select campaign_name, sfdc_record_id from publish.campaign_members").fetchall():
+            wanted.setdefault(campaign, set()).add(record_id)
+        return wanted
+    finally:
+        con.close()
 
 
 def _published(warehouse: Path) -> dict[str, tuple]:
@@ -114,6 +137,8 @@ def nightly(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytes
             runs.tasks[label] = localrun.task_states(env, ds)
             runs.salesforce_after[label] = _contacts(sf)
             runs.published[label] = _published(paths.warehouse)
+            runs.members_after[label] = _campaign_members(sf)
+            runs.wanted_members[label] = _wanted_members(paths.warehouse)
             if label == "day1":
                 # a sales rep knows better for three Contacts: crm360 must leave their channel alone now
                 written = [c["Id"] for c in runs.salesforce_after[label] if c["Crm360_Preferred_Channel__c"]]

@@ -180,6 +180,54 @@ def test_a_field_a_rep_edited_is_left_alone(nightly: NightlyRuns, warehouse: duc
     assert others and all(c["Crm360_Preferred_Channel__c"] != REP_CHANNEL for c in others)
 
 
+def test_segment_campaigns_hold_exactly_their_sendable_members(nightly: NightlyRuns,
+                                                               warehouse: duckdb.DuckDBPyConnection) -> None:
+    for label in ("day1", "day2", "day3"):
+        wanted, members = nightly.wanted_members[label], nightly.members_after[label]
+        assert wanted, f"{label}: some segment campaigns have members"
+        for campaign, records in wanted.items():
+            assert members.get(campaign) == records, (label, campaign)
+    # the generator's own campaigns are untouched: crm360 neither adds nor removes their members
+    own = warehouse.execute("select distinct campaign_name from crm360_ops.campaign_state").fetchall()
+    for campaign, members in nightly.members_after["day3"].items():
+        if (campaign,) not in own:
+            assert members == nightly.members_after["day1"][campaign], campaign
+    # people leave campaigns as they leave segments, and the history says so
+    moves = dict(warehouse.execute(
+        "select operation, count(*) from crm360_ops.campaign_member_history where success group by operation"
+    ).fetchall())
+    assert moves.get("add", 0) >= sum(len(r) for r in nightly.wanted_members["day1"].values())
+
+
+def test_no_holdout_and_no_opted_out_person_in_a_campaign(nightly: NightlyRuns,
+                                                          warehouse: duckdb.DuckDBPyConnection) -> None:
+    # the warehouse was last rebuilt by the re-run of day 2: compare with the org after day 2
+    members = nightly.members_after["day2"]
+    channels = dict(warehouse.execute("select campaign_name, channel from crm360_ops.campaign_state").fetchall())
+    records_of = defaultdict(set)
+    for record_id, customer_id in warehouse.execute(
+            "select record_id, customer_id from intermediate.int_customers_stitched "
+            "where source in ('salesforce_contact', 'salesforce_lead')").fetchall():
+        records_of[customer_id].add(record_id)
+
+    def records(sql: str) -> set[str]:
+        return {r for (c,) in warehouse.execute(sql).fetchall() for r in records_of[c]}
+
+    blocked = {"email": records("select customer_id from marts.customer_360 where has_opted_out_of_email"),
+               "phone": records("select customer_id from marts.customer_360 where is_do_not_call")}
+    assert blocked["email"] and set(channels.values()) == {"email", "phone"}
+    for campaign, channel in channels.items():
+        assert not members.get(campaign, set()) & blocked[channel], campaign
+    held_out = warehouse.execute(
+        "select d.campaign_name, s.customer_id from marts.customer_segments s "
+        "join marts.segment_summary d using (segment_name) where s.is_holdout and d.campaign_name is not null "
+        "and not exists (select 1 from marts.customer_segments o join marts.segment_summary od using (segment_name) "
+        "where o.customer_id = s.customer_id and od.campaign_name = d.campaign_name and o.is_sendable)").fetchall()
+    assert held_out, "segments with campaigns have holdouts"
+    for campaign, customer_id in held_out:
+        assert not records_of[customer_id] & members.get(campaign, set()), (campaign, customer_id)
+
+
 def test_push_sends_only_changes_and_records_every_attempt(nightly: NightlyRuns,
                                                            warehouse: duckdb.DuckDBPyConnection) -> None:
     per_day = dict(warehouse.execute(
