@@ -251,9 +251,15 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
         mismatched = 0
         verified = 0
         campaign_error = None
+        if allowed:
+            con.execute(f"delete from {warehouse.OPS_SCHEMA}.sync_verification where run_id = ?", [window.run_id])
         for publish_map, plan in zip(mapping.publish, plans, strict=True):
-            result = push.PushResult(mode="pushed" if allowed else "planned", reason=reason, plan=plan)
-            if allowed and plan.changes:
+            writes = allowed and (publish_map.create is None or publish_map.create_records)
+            why = reason if writes or not allowed else (
+                f"create_records is off for {publish_map.model}: {plan.creates} {publish_map.create} records "
+                "would be created (plan recorded only)")
+            result = push.PushResult(mode="pushed" if writes else "planned", reason=why, plan=plan)
+            if writes and plan.changes:
                 push.execute_push(session, con, plan, window.run_id, window.ds_str, result, options)
                 push.verify_push(session, con, plan, window.run_id, window.ds_str, result, publish_map, options)
                 mismatched += result.mismatches
@@ -261,6 +267,7 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
             model = publish_map.model
             metrics.update({
                 f"{model}.records": plan.total_records, f"{model}.changed": len(plan.changes),
+                f"{model}.created": result.created,
                 f"{model}.unchanged": plan.unchanged, f"{model}.removals": plan.removals,
                 f"{model}.sent": result.sent, f"{model}.succeeded": result.succeeded,
                 f"{model}.failed": result.failed, f"{model}.dead_lettered": result.dead_lettered,
@@ -268,7 +275,7 @@ def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                 f"{model}.mismatches": result.mismatches,
             })
             summary[model] = {
-                "mode": result.mode, "reason": reason, "records": plan.total_records,
+                "mode": result.mode, "reason": why, "records": plan.total_records, "created": result.created,
                 "changed": len(plan.changes), "sent": result.sent, "succeeded": result.succeeded,
                 "failed": result.failed, "dead_lettered": result.dead_lettered, "errors": result.errors,
                 "method": result.method or None, "methods": result.methods, "api_calls": result.api_calls,

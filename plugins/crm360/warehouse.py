@@ -122,6 +122,16 @@ create table if not exists {OPS_SCHEMA}.sync_dead_letters (
     updated_at timestamptz not null,
     primary key (sobject, record_id)
 );
+create table if not exists {OPS_SCHEMA}.sync_created (
+    model varchar not null,           -- a creation model of the mapping (create: <Object>)
+    create_key varchar not null,      -- its key (e.g. customer_id): one record per key, created once
+    sobject varchar not null,
+    record_id varchar not null,       -- the Id Salesforce gave the new record
+    run_id varchar not null,
+    ds date not null,
+    created_at timestamptz not null,
+    primary key (model, create_key)
+);
 create table if not exists {OPS_SCHEMA}.sync_plans (
     run_id varchar not null,
     ds date not null,

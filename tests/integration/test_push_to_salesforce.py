@@ -255,3 +255,60 @@ def test_rollback_restores_an_earlier_dates_values(org: Org) -> None:
         == [(10,)]
     # the state follows: the next nightly sees what Salesforce holds and re-applies today's values
     assert org.run("2026-11-22", allow_large_push=True)["contact_attributes"]["sent"] == 10
+
+
+CREATE_MAPPING = MAPPING + """
+  - model: new_leads
+    key: customer_id
+    create: Lead
+    create_records: CREATE_RECORDS
+    fields:
+      LastName: {column: last_name, type: text(80)}
+      Company: {column: company, type: text(255)}
+      Email: {column: email, type: email}
+      HasOptedOutOfEmail: {column: has_opted_out_of_email, type: checkbox}
+      Crm360_Customer_Id__c: {column: customer_id, type: text(64), external_id: true}
+"""
+
+
+def new_leads(org: Org, rows: list[tuple[str, str | None, str, bool]]) -> None:
+    con = duckdb.connect(str(org.warehouse))
+    try:
+        con.execute("create or replace table publish.new_leads (customer_id varchar, last_name varchar, "
+                    "company varchar, email varchar, has_opted_out_of_email boolean)")
+        con.executemany("insert into publish.new_leads values (?, ?, '[not provided]', ?, ?)", rows)
+    finally:
+        con.close()
+
+
+def test_leads_for_unknown_shoppers_are_created_once_and_only_when_the_setting_says(
+        org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    (org.home / "mapping.yml").write_text(CREATE_MAPPING.replace("CREATE_RECORDS", "false"))
+    tag = org.ids[0][-6:]
+    shoppers = [(f"cus_new_{tag}_{i}", f"Shopper{i}", f"shopper{i}.{tag}@example.org", i % 2 == 0) for i in range(4)]
+    new_leads(org, shoppers)
+    off = org.run("2026-11-20")["new_leads"]
+    assert off["mode"] == "planned" and "create_records is off" in off["reason"]
+    assert off["plan"]["creates"] == 4 and off["created"] == 0
+    assert org.sf.query(f"SELECT COUNT() FROM Lead WHERE Email LIKE '%.{tag}@example.org'")["totalSize"] == 0
+
+    (org.home / "mapping.yml").write_text(CREATE_MAPPING.replace("CREATE_RECORDS", "true"))
+    shoppers[3] = (shoppers[3][0], None, shoppers[3][2], shoppers[3][3])  # no last name: Salesforce refuses it
+    new_leads(org, shoppers)
+    on = org.run("2026-11-21")["new_leads"]
+    assert (on["created"], on["failed"], on["errors"]) == (3, 1, {"REQUIRED_FIELD_MISSING": 1})
+    leads = {r["Crm360_Customer_Id__c"]: r for r in org.sf.query_all(
+        "SELECT Id, LastName, Company, Email, HasOptedOutOfEmail, Crm360_Customer_Id__c FROM Lead "
+        f"WHERE Email LIKE '%.{tag}@example.org'")["records"]}
+    assert set(leads) == {s[0] for s in shoppers[:3]}
+    for customer_id, last_name, email, opted_out in shoppers[:3]:
+        assert (leads[customer_id]["LastName"], leads[customer_id]["Email"]) == (last_name, email)
+        assert leads[customer_id]["HasOptedOutOfEmail"] is opted_out  # consent travels with the record
+    created = dict(org.query("select create_key, record_id from crm360_ops.sync_created"))
+    assert created == {c: leads[c]["Id"] for c in leads}
+    assert org.query("select record_id, error_code from crm360_ops.sync_dead_letters") == [
+        (f"new:{shoppers[3][0]}", "REQUIRED_FIELD_MISSING")]
+    # the next run creates nobody twice; the refused one is tried again
+    again = org.run("2026-11-22")["new_leads"]
+    assert (again["created"], again["sent"]) == (0, 1)
+    assert org.sf.query(f"SELECT COUNT() FROM Lead WHERE Email LIKE '%.{tag}@example.org'")["totalSize"] == 3

@@ -194,3 +194,27 @@ def test_blast_radius_stops_large_changes_unless_overridden() -> None:
 def test_a_bad_mapping_names_the_entry(document: dict, message: str) -> None:
     with pytest.raises(MappingError, match=message):
         parse_mapping(document, Path("mapping.yml"))
+
+
+def test_creation_models_plan_one_record_per_key_once(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create table publish.new_leads as select * from (values "
+                "('cus_1', 'Ng', 'a@example.org'), ('cus_2', null, 'b@example.org')) t(customer_id, last_name, email)")
+    mapping = PublishMap("new_leads", "customer_id", "", (
+        FieldMap("LastName", "last_name", type=FieldType.parse("text(80)")),
+        FieldMap("Email", "email", type=FieldType.parse("email"))), ("Lead",), create="Lead", create_records=True)
+    plan = plan_push(con, mapping)
+    assert [(c.operation, c.record_id, c.values) for c in plan.changes] == [
+        ("create", "cus_1", {"LastName": "Ng", "Email": "a@example.org"}),
+        ("create", "cus_2", {"Email": "b@example.org"})]  # a null is not sent
+    assert plan.summary()["creates"] == 2 and plan.unchanged == 0
+    con.execute("insert into crm360_ops.sync_created values ('new_leads', 'cus_1', 'Lead', '00Q1', 'r', "
+                "'2026-11-20', now())")
+    again = plan_push(con, mapping)
+    assert [c.record_id for c in again.changes] == ["cus_2"]
+    assert again.actions[("Lead", "*", "already_created")] == 1
+
+
+def test_create_records_needs_the_object_to_create() -> None:
+    with pytest.raises(MappingError, match="create_records needs 'create: <Object>'"):
+        parse_mapping({"publish": [{"model": "m", "key": "k", "sobject_column": "s", "create_records": True,
+                                    "fields": {"F__c": {"column": "c"}}}]}, Path("mapping.yml"))

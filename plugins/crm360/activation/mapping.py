@@ -3,7 +3,8 @@
 Per field:
   column           the publish model's column
   type             the Salesforce field type crm360 expects: text(N), number(P,S), currency(P,S),
-                   percent(P,S), date, datetime, checkbox (checked against describe before a push,
+                   percent(P,S), date, datetime, checkbox, and for standard fields of records
+                   crm360 creates email, phone, picklist (checked against describe before a push,
                    and used to write the field definitions `crm360 salesforce check` prints)
   ownership        overwrite     crm360 owns the field and writes every change (default)
                    fill_empty    written only while the field is empty in the CRM
@@ -16,6 +17,9 @@ Per model:
   objects          the Salesforce objects its rows go to (describe checks them)
   on_removed       what happens to a record crm360 wrote before that is no longer published:
                    leave (default) or clear (crm360's fields are set to null)
+A model whose rows are records to create (e.g. Leads for shoppers the CRM does not know) says
+  create           the object to create; `key` is then the create key (one record per key, once)
+  create_records   true to create them; false (the default) only counts them in the plan
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import yaml
 DEFAULT_MAPPING = Path(__file__).with_name("salesforce_mapping.yml")
 OWNERSHIPS = ("overwrite", "fill_empty", "respect_edits")
 REMOVAL_ACTIONS = ("leave", "clear")
-TYPE_PATTERN = re.compile(r"^(text|number|currency|percent)\((\d+)(?:,\s*(\d+))?\)$|^(date|datetime|checkbox)$")
+TYPE_PATTERN = re.compile(r"^(text|number|currency|percent)\((\d+)(?:,\s*(\d+))?\)$"
+                          r"|^(date|datetime|checkbox|email|phone|picklist)$")
 
 
 class MappingError(ValueError):
@@ -42,7 +47,7 @@ class MappingError(ValueError):
 class FieldType:
     """A Salesforce field type as the mapping declares it: text(255), currency(16,2), date, ..."""
 
-    kind: str  # text | number | currency | percent | date | datetime | checkbox
+    kind: str  # text | number | currency | percent | date | datetime | checkbox | email | phone | picklist
     length: int | None = None  # text
     precision: int | None = None  # number, currency, percent
     scale: int | None = None
@@ -52,7 +57,7 @@ class FieldType:
         match = TYPE_PATTERN.match(spec.strip().lower())
         if not match:
             raise ValueError(f"type {spec!r} is not one of text(N), number(P,S), currency(P,S), percent(P,S), "
-                             "date, datetime, checkbox")
+                             "date, datetime, checkbox, email, phone, picklist")
         if match.group(4):
             return cls(match.group(4))
         kind, first, second = match.group(1), int(match.group(2)), match.group(3)
@@ -88,6 +93,8 @@ class PublishMap:
     fields: tuple[FieldMap, ...]
     objects: tuple[str, ...] = ("Contact", "Lead")
     on_removed: str = "leave"
+    create: str | None = None  # the object this model's rows create (None: rows update existing records)
+    create_records: bool = False  # the explicit setting that lets crm360 create them
 
     def field(self, name: str) -> FieldMap:
         return next(f for f in self.fields if f.field == name)
@@ -143,20 +150,23 @@ def parse_mapping(document: Any, path: Path) -> Mapping:
     maps = []
     for i, entry in enumerate(document.get("publish") or []):
         where = f"{path}: publish[{i}]"
-        for key in ("model", "key", "sobject_column", "fields"):
+        create = entry.get("create")
+        for key in ("model", "key", "fields", *(() if create else ("sobject_column",))):
             if key not in entry:
                 raise MappingError(f"{where} has no '{key}'")
-        if entry.get("create_records"):
-            raise MappingError(f"{where}: create_records is not supported yet; crm360 only updates records "
-                               "that exist in Salesforce (remove the key or set it to false)")
+        create_records = _bool(entry.get("create_records", False), f"{where}.create_records")
+        if create_records and not create:
+            raise MappingError(f"{where}: create_records needs 'create: <Object>' (the object to create); "
+                               "entries without it update records that exist")
         on_removed = entry.get("on_removed", "leave")
         if on_removed not in REMOVAL_ACTIONS:
             raise MappingError(f"{where}: on_removed {on_removed!r} is not one of {list(REMOVAL_ACTIONS)}")
         fields = tuple(_field(where, name, spec) for name, spec in (entry["fields"] or {}).items())
         if not fields:
             raise MappingError(f"{where} maps no fields")
-        objects = tuple(entry.get("objects") or ("Contact", "Lead"))
-        maps.append(PublishMap(entry["model"], entry["key"], entry["sobject_column"], fields, objects, on_removed))
+        objects = (str(create),) if create else tuple(entry.get("objects") or ("Contact", "Lead"))
+        maps.append(PublishMap(entry["model"], entry["key"], entry.get("sobject_column", ""), fields, objects,
+                               on_removed, str(create) if create else None, create_records))
     if not maps:
         raise MappingError(f"{path} maps no publish model to Salesforce")
     campaigns = None

@@ -59,6 +59,9 @@ COMPATIBLE_TYPES: dict[str, frozenset[str]] = {
     "date": frozenset({"date"}),
     "datetime": frozenset({"datetime"}),
     "checkbox": frozenset({"boolean"}),
+    "email": frozenset({"email"}),
+    "phone": frozenset({"phone"}),
+    "picklist": frozenset({"picklist"}),
 }
 PICKLIST_TYPES = frozenset({"picklist", "multipicklist"})
 NUMERIC_TYPES = frozenset({"double", "int", "currency", "percent"})
@@ -67,7 +70,8 @@ METADATA_TYPES = {"text": "Text", "number": "Number", "currency": "Currency", "p
                   "date": "Date", "datetime": "DateTime", "checkbox": "Checkbox"}
 TEXT_MAX_LENGTH = 255  # longer text fields are Long Text Area
 SETUP_NAMES = {"text": "Text (or Text Area / Long Text Area)", "number": "Number", "currency": "Currency",
-               "percent": "Percent", "date": "Date", "datetime": "Date/Time", "checkbox": "Checkbox"}
+               "percent": "Percent", "date": "Date", "datetime": "Date/Time", "checkbox": "Checkbox",
+               "email": "Email", "phone": "Phone", "picklist": "Picklist"}
 # Salesforce has no object permissions for these: every user can read User records (sharing decides
 # which), and access to activities follows the records they relate to. A permission set naming them
 # does not deploy.
@@ -94,6 +98,7 @@ class MappedField:
     sobject: str
     model: str
     map: FieldMap
+    access: str = "updateable"  # the describe flag crm360's write needs: updateable, or createable for creates
 
     @property
     def name(self) -> str:
@@ -168,8 +173,9 @@ class CheckReport:
 
 def mapped_fields(mapping: Mapping) -> list[MappedField]:
     """Every (object, field) the mapping writes, in mapping order."""
-    return [MappedField(sobject, publish.model, fmap)
-            for publish in mapping.publish for sobject in publish.objects for fmap in publish.fields]
+    return [MappedField(sobject, publish.model, fmap, "createable" if publish.create else "updateable")
+            for publish in mapping.publish if publish.create is None or publish.create_records
+            for sobject in publish.objects for fmap in publish.fields]
 
 
 def describe_type(described: dict[str, Any]) -> str:
@@ -259,7 +265,12 @@ def _size_findings(name: str, ftype: FieldType, described: dict[str, Any], expec
 def _other_findings(target: MappedField, described: dict[str, Any]) -> list[Finding]:
     name, fmap = target.name, target.map
     findings = []
-    if not described.get("updateable"):
+    if target.access == "createable" and not described.get("createable"):
+        findings.append(Finding(NOT_UPDATEABLE, (
+            f"{name} is not createable (describe createable=false), and crm360 creates {target.sobject} records "
+            f"with it (publish.{target.model}). Grant Edit in field-level security (the {PERMISSION_SET} "
+            "permission set does) or remove the field from the mapping.")))
+    elif target.access == "updateable" and not described.get("updateable"):
         if described.get("calculated"):
             why = ("it is a formula (calculated) field, which nobody can write. Map the column to a different "
                    "field, or replace the formula with a plain field of the mapped type")
@@ -293,8 +304,11 @@ def _object_needs(mapping: Mapping) -> dict[str, tuple[str, ...]]:
     """Object -> the describe flags crm360's writes need (object-level permissions of the user)."""
     needs: dict[str, tuple[str, ...]] = {}
     for publish in mapping.publish:
+        if publish.create is not None and not publish.create_records:
+            continue  # planned only
         for sobject in publish.objects:
-            needs[sobject] = ("updateable",)
+            flag = "createable" if publish.create else "updateable"
+            needs[sobject] = tuple(dict.fromkeys((*needs.get(sobject, ()), flag)))
     if mapping.campaigns is not None:
         # members are added and removed; a segment's Campaign may be created
         needs["CampaignMember"] = ("createable", "deletable")
@@ -414,11 +428,14 @@ def permission_set(mapping: Mapping, extracted_objects: Iterable[str]) -> ET.Ele
     # object -> (create, delete, edit, read)
     access: dict[str, tuple[bool, bool, bool, bool]] = {o: (False, False, False, True) for o in extracted_objects}
     for publish in mapping.publish:
+        creates = publish.create is not None and publish.create_records
         for sobject in publish.objects:
-            access[sobject] = (False, False, True, True)
+            was = access.get(sobject, (False, False, False, True))
+            access[sobject] = (was[0] or creates, False, True, True)
     access["Campaign"] = (True, False, True, True)
     access["CampaignMember"] = (True, True, True, True)
-    fields = sorted({t.name for t in mapped_fields(mapping)})
+    # custom fields only: standard ones (LastName, Email of a created Lead) follow the object permission
+    fields = sorted({t.name for t in mapped_fields(mapping) if t.map.field.endswith("__c")})
     children: list[tuple[str, Any]] = [("description", (
         "crm360's integration user: reads the objects crm360 extracts, edits the Crm360 fields it writes, "
         "manages campaign members. Record visibility still follows the org's sharing settings."))]
@@ -442,6 +459,12 @@ def write_metadata(out: Path, mapping: Mapping, targets: Iterable[MappedField], 
     for target in sorted(targets, key=lambda t: (t.sobject, t.map.field)):
         if target.map.type is None:
             log.warning("%s: no type in the mapping, no field definition written", target.name)
+            continue
+        if not target.map.field.endswith("__c"):
+            continue  # a standard field: it exists in every org and cannot be defined
+        if target.map.type.kind not in METADATA_TYPES:
+            log.warning("%s: crm360 writes no definition of a %s field; create it in Setup", target.name,
+                        target.map.type.kind)
             continue
         path = source / "objects" / target.sobject / "fields" / f"{target.map.field}.field-meta.xml"
         path.parent.mkdir(parents=True, exist_ok=True)

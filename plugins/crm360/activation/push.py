@@ -75,7 +75,11 @@ class PushPlan:
 
     @property
     def unchanged(self) -> int:
-        return self.total_records - sum(1 for c in self.changes if c.operation == "update")
+        return self.total_records - sum(1 for c in self.changes if c.operation in ("update", "create"))
+
+    @property
+    def creates(self) -> int:
+        return sum(1 for c in self.changes if c.operation == "create")
 
     @property
     def removals(self) -> int:
@@ -101,7 +105,7 @@ class PushPlan:
         sample = [{"sobject": c.sobject, "record_id": c.record_id, "operation": c.operation,
                    "fields": sorted(c.values)} for c in self.changes[:SAMPLE_SIZE]]
         return {"records": self.total_records, "updates": len([c for c in self.changes if c.operation == "update"]),
-                "unchanged": self.unchanged, "removals": self.removals, "creates": 0,
+                "unchanged": self.unchanged, "removals": self.removals, "creates": self.creates,
                 "dead_letters_resolved_skipped": self.resolved_skipped, "objects": per_object, "sample": sample}
 
 
@@ -120,6 +124,9 @@ class PushResult:
     errors: dict[str, int] = field(default_factory=dict)
     verified: int = 0
     mismatches: int = 0
+    created: int = 0
+    # (sobject, record_id) -> values Salesforce acknowledged in this run (what the read-back checks)
+    acknowledged: dict[tuple[str, str], dict[str, str | None]] = field(default_factory=dict)
 
 
 def canonical(value: Any) -> str | None:
@@ -191,6 +198,8 @@ def _current_values_sql(con: duckdb.DuckDBPyConnection, landing_root: Path | Non
 def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_root: Path | None = None,
               ds: str = "9999-12-31") -> PushPlan:
     """Compare the publish model with what Salesforce acknowledged last, field by field, in SQL."""
+    if mapping.create:
+        return plan_creates(con, mapping)
     fields = mapping.fields
     n = len(fields)
     canon = ", ".join(f"{canonical_sql(f'p.{_quote(f.column)}', f)} as v{i}" for i, f in enumerate(fields))
@@ -265,6 +274,41 @@ def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_ro
     return plan
 
 
+def plan_creates(con: duckdb.DuckDBPyConnection, mapping: PublishMap) -> PushPlan:
+    """Rows of a creation model (`create: <Object>`) whose key has no record created yet
+    (crm360_ops.sync_created): each becomes one new record. Nulls are not sent."""
+    sobject = mapping.create or ""
+    key = _quote(mapping.key)
+    canon = ", ".join(f"{canonical_sql(f'p.{_quote(f.column)}', f)} as v{i}" for i, f in enumerate(mapping.fields))
+    total = con.execute(f"select count(*) from publish.{_quote(mapping.model)}").fetchone()[0]
+    rows = con.execute(f"""
+        select cast(p.{key} as varchar) as create_key, {canon}
+        from publish.{_quote(mapping.model)} p
+        where not exists (select 1 from {OPS_SCHEMA}.sync_created c
+                          where c.model = ? and c.create_key = cast(p.{key} as varchar))
+        order by 1
+    """, [mapping.model]).fetchall()
+    plan = PushPlan(model=mapping.model, total_records=total)
+    plan.actions[(sobject, "*", "already_created")] = total - len(rows)
+    resolved = _resolved_dead_letters(con)
+    for row in rows:
+        values = {f.field: v for f, v in zip(mapping.fields, row[1:], strict=True) if v is not None}
+        if resolved.get((sobject, new_record_key(row[0]))) == _payload_key(values):
+            plan.resolved_skipped += 1
+            plan.actions[(sobject, "*", "dead_letter_resolved")] += 1
+            continue
+        plan.changes.append(Change(sobject, row[0], values, operation="create"))
+        plan.actions[(sobject, "*", "create")] += 1
+        for name in values:
+            plan.actions[(sobject, name, "create")] += 1
+    return plan
+
+
+def new_record_key(create_key: str) -> str:
+    """How a record not created yet is named in history and dead letters (it has no Id)."""
+    return f"new:{create_key}"
+
+
 def _plan_removals(con: duckdb.DuckDBPyConnection, mapping: PublishMap, plan: PushPlan) -> None:
     """Records crm360 wrote before that the model no longer publishes: leave them, or clear crm360's fields."""
     gone = con.execute(f"""
@@ -272,6 +316,8 @@ def _plan_removals(con: duckdb.DuckDBPyConnection, mapping: PublishMap, plan: Pu
         where s.sobject in ({", ".join(repr(o) for o in mapping.objects)})
           and not exists (select 1 from publish.{_quote(mapping.model)} p
                           where cast(p.{_quote(mapping.key)} as varchar) = s.record_id)
+          -- a record crm360 created is not a removal (it is published once it comes back in an extract)
+          and not exists (select 1 from {OPS_SCHEMA}.sync_created c where c.record_id = s.record_id)
         order by s.sobject, s.record_id
     """).fetchall()
     names = {f.field for f in mapping.fields}
@@ -359,12 +405,15 @@ def execute_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, pla
     groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in plan.changes:
         groups[(change.sobject, change.operation)].append(change)
-    for (sobject, _operation), changes in sorted(groups.items()):
-        records = [{"Id": c.record_id, **c.values} for c in changes]
+    for (sobject, operation), changes in sorted(groups.items()):
+        if operation == "create":
+            records = [dict(c.values) for c in changes]
+        else:
+            records = [{"Id": c.record_id, **c.values} for c in changes]
         method = choose_method(len(records), options.bulk_threshold)
         result.methods[sobject] = method
         result.method = method if not result.method or result.method == method else "mixed"
-        written = write_records(session, sobject, "update", records, options,
+        written = write_records(session, sobject, "insert" if operation == "create" else "update", records, options,
                                 on_chunk=lambda idx, outs, changes=changes: _store_outcomes(
                                     con, [changes[i] for i in idx], outs, run_id, ds, result))
         result.api_calls += written.api_calls
@@ -373,21 +422,34 @@ def execute_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, pla
 
 def _store_outcomes(con: duckdb.DuckDBPyConnection, changes: list[Change], outcomes: list[RecordOutcome],
                     run_id: str, ds: str, result: PushResult) -> None:
-    history, state, cleared, failed, succeeded = [], [], [], [], []
+    history, state, cleared, failed, succeeded, created = [], [], [], [], [], []
     for change, outcome in zip(changes, outcomes, strict=True):
         sent = json.dumps(change.values, sort_keys=True)
-        history.append((run_id, ds, change.sobject, change.record_id, change.operation, outcome.success,
-                        outcome.error_code, _error_text(outcome), sent, result.method or None, outcome.attempts))
+        record_id = change.record_id
+        if change.operation == "create":
+            record_id = outcome.record_id if outcome.success and outcome.record_id else new_record_key(record_id)
+        history.append((run_id, ds, change.sobject, record_id, change.operation, outcome.success,
+                        outcome.error_code, _error_text(outcome), sent, result.methods.get(change.sobject),
+                        outcome.attempts))
         if outcome.success:
-            succeeded.append((change.sobject, change.record_id))
-            (cleared if change.operation == "clear" else state).append((change.sobject, change.record_id, sent))
+            if change.operation == "create":
+                created.append((result.plan.model, change.record_id, change.sobject, record_id, run_id, ds))
+                succeeded.append((change.sobject, new_record_key(change.record_id)))
+            else:
+                succeeded.append((change.sobject, record_id))
+            if change.operation != "clear":
+                result.acknowledged[(change.sobject, record_id)] = change.values
+            (cleared if change.operation == "clear" else state).append((change.sobject, record_id, sent))
         elif change.operation == "clear" and outcome.error_code in GONE_ERRORS:
             cleared.append((change.sobject, change.record_id, sent))  # the record is gone: nothing to clear
         else:
             code = outcome.error_code or "UNKNOWN"
             result.errors[code] = result.errors.get(code, 0) + 1
-            failed.append((change, outcome, sent))
+            failed.append((Change(change.sobject, record_id, change.values, change.operation), outcome, sent))
     result.sent += len(changes)
+    result.created += len(created)
+    warehouse.insert_rows(con, "sync_created", ["model", "create_key", "sobject", "record_id", "run_id", "ds"],
+                          created)
     result.succeeded += len(succeeded)
     result.failed += len(failed)
     warehouse.insert_rows(con, "sync_history", ["run_id", "ds", "sobject", "record_id", "operation", "success",
@@ -470,15 +532,10 @@ def _close_dead_letters(con: duckdb.DuckDBPyConnection, done: list[tuple[str, st
 
 def verify_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, plan: PushPlan, run_id: str, ds: str,
                 result: PushResult, mapping: PublishMap, options: WriteOptions = DEFAULT_OPTIONS) -> PushResult:
-    """Read the fields written by this run back from Salesforce and compare them with what was sent."""
-    sent = con.execute(f"""
-        select sobject, record_id, sent_values from {OPS_SCHEMA}.sync_history
-        where run_id = ? and success and operation <> 'clear'
-        qualify row_number() over (partition by sobject, record_id order by attempted_at desc) = 1
-    """, [run_id]).fetchall()
+    """Read the fields this push wrote back from Salesforce and compare them with what was sent."""
     by_object: dict[str, dict[str, dict[str, str | None]]] = defaultdict(dict)
-    for sobject, record_id, values in sent:
-        by_object[sobject][record_id] = json.loads(values)
+    for (sobject, record_id), values in result.acknowledged.items():
+        by_object[sobject][record_id] = values
     mismatches = []
     for sobject, records in sorted(by_object.items()):
         names = sorted({k for v in records.values() for k in v})
@@ -493,7 +550,6 @@ def verify_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, plan
                     mismatches.append((run_id, ds, sobject, record_id, name, value,
                                        "(record not found)" if got is None else now))
         result.verified += len(records)
-    con.execute(f"delete from {OPS_SCHEMA}.sync_verification where run_id = ?", [run_id])
     warehouse.insert_rows(con, "sync_verification", ["run_id", "ds", "sobject", "record_id", "field", "sent",
                                                       "found"], mismatches)
     result.mismatches = len({(m[2], m[3]) for m in mismatches})
