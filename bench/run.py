@@ -7,6 +7,9 @@ memory of the child processes, to `bench/results/<scale>-<timestamp>.json` and o
 `bench/results/history.csv`, so numbers can be compared across commits.
 
 Scales: small (3k customers, what CI could afford), 100k, 1m, 5m. The targets live in the README.
+Besides the nightly runs: the offline evaluation of next-best products (bench/recommendations.py),
+customer value (bench/value.py) and activation at scale, diff-based push against a full re-push
+(bench/activation.py: 20k, 100k, 1M or 5M Contacts by scale).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import generation, recommendations
+from bench import activation, generation, recommendations
 from bench import value as value_bench
 from sandbox import localrun
 
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="working folder (default .bench, ignored by git)")
     parser.add_argument("--skip-recommendations", action="store_true",
                         help="skip the offline evaluation of next-best products (bench/recommendations.py)")
+    parser.add_argument("--skip-activation", action="store_true",
+                        help="skip the push at scale: initial sync, nightly diff, full re-push (bench/activation.py)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = run(args.scale, args.days, args.seed, args.state / args.scale)
@@ -163,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         recommendations.record(result["recommendations"])
     with console.status("customer value: generating order history, fitting BG/NBD + Gamma-Gamma..."):
         result["value"] = value_bench.run(args.state / "value", seed=args.seed)
+    if not args.skip_activation:
+        contacts = activation.SCALES[args.scale]
+        with console.status(f"activation: {contacts:,} Contacts: initial sync, nightly diff, full re-push..."):
+            result["activation"] = activation.run(args.state / "activation", contacts, seed=args.seed)
+        activation.record(result["activation"])
     path = record(result)
     table = Table(title=f"bench {args.scale}: {result['customers']:,} customers, {len(result['days'])} nightly runs")
     table.add_column("phase / run")
@@ -177,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     if result.get("value"):
         console.print(value_bench.summary_line(result["value"]))
+    if result.get("activation"):
+        console.print(activation.summary_line(result["activation"]))
     if result.get("identity"):
         console.print(f"identity vs ground truth: precision {result['identity']['precision']}, recall "
                       f"{result['identity']['recall']} over {result['identity']['records']} records")
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(recommendations.markdown(result["recommendations"]))
     console.print(f"warehouse {result['warehouse_mb']} MB · peak child RSS {result['peak_child_rss_mb']} MB · "
                   f"results: {path} (history: {RESULTS / 'history.csv'}) · {time.monotonic() - started:.0f}s in all")
-    return 0 if result["ok"] else 1
+    return 0 if result["ok"] and result.get("activation", {"ok": True})["ok"] else 1
 
 
 if __name__ == "__main__":
