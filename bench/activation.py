@@ -48,6 +48,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import environment
+
 log = logging.getLogger(__name__)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -372,21 +374,6 @@ def _api_calls(server: dict[str, Any]) -> int:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for crm360's settings and the Salesforce connection, then restore them."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
 def _log_to(path: Path) -> Iterator[None]:
     """crm360's INFO log (the push's own summary lines, retries) to a file for the run."""
     handler = logging.FileHandler(path)
@@ -508,7 +495,7 @@ def run(state: Path, records: int, changed_share: float = 0.02, seed: int = 7,
             # the sandbox finishes a Bulk job before answering; a real org is polled every 5 s (the default)
             "CRM360_BULK_WAIT_SECONDS": "0.05",
         }
-        with _environment(env):
+        with environment(env):
             from airflow.providers.salesforce.hooks.salesforce import SalesforceHook  # noqa: F401 - import once, untimed
 
             from crm360 import tasks

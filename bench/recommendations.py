@@ -24,17 +24,17 @@ without it. `make bench` runs this (bench/run.py) and records it in bench/result
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench import environment
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,6 @@ class Split:
         return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for crm360's settings and the sandbox client, then restore them."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def land(company: Path, root: Path, split: Split) -> Path:
     """Land `company` under `root` the way the nightly job would, and return the landing zone.
 
@@ -111,7 +96,7 @@ def land(company: Path, root: Path, split: Split) -> Path:
                "CRM360_WAREHOUSE": str(root / "warehouse" / "landing.duckdb"),
                "CRM360_LANDING": str(root / "data" / "landing"),
                "AIRFLOW_CONN_SALESFORCE_DEFAULT": localrun.salesforce_connection(server)}
-        with _environment(env):
+        with environment(env):
             load(company, sandbox.server_file)
             localrun.set_sandbox_clock(server, split.cutoff)
             settings = Settings.from_env()
