@@ -16,7 +16,6 @@ from crm360.activation.mapping import FieldMap, FieldType, MappingError, Publish
 from crm360.activation.push import (
     PushPlan,
     PushRefused,
-    canonical,
     check_blast_radius,
     plan_push,
 )
@@ -47,13 +46,6 @@ def acknowledge(con: duckdb.DuckDBPyConnection, plan: PushPlan, ds: str = "2026-
         values = {**(json.loads(old[0]) if old else {}), **change.values}
         con.execute("insert or replace into crm360_ops.sync_state values (?, ?, ?, 'r', ?, now())",
                     [change.sobject, change.record_id, json.dumps(values), ds])
-
-
-def test_canonical_values_are_stable() -> None:
-    assert canonical(10.50) == "10.5"
-    assert canonical(3.0) == "3"
-    assert canonical(None) is None
-    assert canonical(float("nan")) is None
 
 
 def test_first_plan_sends_everything_then_only_changes(con: duckdb.DuckDBPyConnection) -> None:

@@ -96,9 +96,6 @@ class PublishMap:
     create: str | None = None  # the object this model's rows create (None: rows update existing records)
     create_records: bool = False  # the explicit setting that lets crm360 create them
 
-    def field(self, name: str) -> FieldMap:
-        return next(f for f in self.fields if f.field == name)
-
 
 @dataclass(frozen=True)
 class CampaignMap:
@@ -196,8 +193,3 @@ def load(path: Path | None = None) -> Mapping:
     except (OSError, yaml.YAMLError) as exc:
         raise MappingError(f"cannot read the Salesforce mapping {path}: {exc}") from exc
     return parse_mapping(document, path)
-
-
-def load_mapping(path: Path | None = None) -> list[PublishMap]:
-    """The field-publishing part of the mapping."""
-    return list(load(path).publish)

@@ -28,7 +28,6 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,21 +126,6 @@ class PushResult:
     created: int = 0
     # (sobject, record_id) -> values Salesforce acknowledged in this run (what the read-back checks)
     acknowledged: dict[tuple[str, str], dict[str, str | None]] = field(default_factory=dict)
-
-
-def canonical(value: Any) -> str | None:
-    """The text crm360 compares and sends for a value with no declared type."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return str(value) if value != "" else None
 
 
 def canonical_sql(expression: str, fmap: FieldMap) -> str:
@@ -264,7 +248,7 @@ def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_ro
         if not values:
             plan.actions[(sobject, "*", "unchanged")] += 1
             continue
-        if resolved.get((sobject, record_id)) == _payload_key(values):
+        if (sobject, record_id) in resolved and resolved[(sobject, record_id)] == _payload_key(values):
             plan.resolved_skipped += 1
             plan.actions[(sobject, "*", "dead_letter_resolved")] += 1
             continue
@@ -293,7 +277,8 @@ def plan_creates(con: duckdb.DuckDBPyConnection, mapping: PublishMap) -> PushPla
     resolved = _resolved_dead_letters(con)
     for row in rows:
         values = {f.field: v for f, v in zip(mapping.fields, row[1:], strict=True) if v is not None}
-        if resolved.get((sobject, new_record_key(row[0]))) == _payload_key(values):
+        letter = (sobject, new_record_key(row[0]))
+        if letter in resolved and resolved[letter] == _payload_key(values):
             plan.resolved_skipped += 1
             plan.actions[(sobject, "*", "dead_letter_resolved")] += 1
             continue
@@ -537,15 +522,15 @@ def verify_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, plan
     for (sobject, record_id), values in result.acknowledged.items():
         by_object[sobject][record_id] = values
     mismatches = []
+    fields = {f.field: f for f in mapping.fields}
+    external = next((f.field for f in mapping.fields if f.external_id), None)
     for sobject, records in sorted(by_object.items()):
         names = sorted({k for v in records.values() for k in v})
-        external = next((f.field for f in mapping.fields if f.external_id), None)
         found = _read_back(session, sobject, sorted(records), names, options, result, external)
         for record_id, values in records.items():
             got = found.get(record_id)
             for name, value in values.items():
-                fmap = mapping.field(name)
-                now = None if got is None else _canonical_python(got.get(name), fmap)
+                now = None if got is None else _canonical_python(got.get(name), fields[name])
                 if now != value:
                     mismatches.append((run_id, ds, sobject, record_id, name, value,
                                        "(record not found)" if got is None else now))
