@@ -49,13 +49,9 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
         used, allowed, needed = extract.with_retries(session, f"API budget check ds={window.ds_str}", plan,
                                                      attempts=settings.sf_retries,
                                                      wait_seconds=settings.sf_retry_wait_seconds)
-        budget = int(allowed * settings.sf_api_budget_share)
-        if used + needed > budget:
-            raise ApiBudgetExceeded(
-                f"extracting {len(pending)} objects for ds={window.ds_str} needs about {needed} API calls; "
-                f"{used} of {allowed} daily calls are used and crm360 may use up to "
-                f"{settings.sf_api_budget_share:.0%} ({budget}). Nothing was extracted. Wait for the "
-                "allocation to reset or raise CRM360_SF_API_BUDGET_SHARE.")
+        client.require_api_budget(used, allowed, needed, settings.sf_api_budget_share,
+                                  what=f"extracting {len(pending)} objects for ds={window.ds_str}",
+                                  consequence="Nothing was extracted.", error_type=ApiBudgetExceeded)
     metrics: dict[str, float] = {}
     with warehouse.connect(settings.warehouse_path) as con:
         for sobject in settings.sf_objects:

@@ -370,15 +370,11 @@ def estimate_api_calls(records: int, options: WriteOptions) -> int:
 
 
 def check_api_budget(sf: Salesforce, needed: int, share: float) -> tuple[int, int]:
-    from crm360.salesforce.client import api_usage
+    from crm360.salesforce.client import api_usage, require_api_budget
 
     used, allowed = api_usage(sf)
-    budget = int(allowed * share)
-    if used + needed > budget:
-        raise PushRefused(
-            f"API budget: the push needs about {needed} API calls; {used} of {allowed} daily calls are used and "
-            f"crm360 may use up to {share:.0%} ({budget}). Nothing was written. Wait for the allocation to "
-            "reset or raise CRM360_SF_API_BUDGET_SHARE.")
+    require_api_budget(used, allowed, needed, share, what="API budget: the push",
+                       consequence="Nothing was written.", error_type=PushRefused)
     return used, allowed
 
 

@@ -57,6 +57,18 @@ def api_usage(sf: Salesforce) -> tuple[int, int]:
     return int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])
 
 
+def require_api_budget(used: int, allowed: int, needed: int, share: float, *, what: str, consequence: str,
+                       error_type: type[Exception]) -> None:
+    """Raise `error_type` when `what` (needing about `needed` calls) would take the org's daily API usage
+    beyond `share` of its allocation (`CRM360_SF_API_BUDGET_SHARE`); the message gives both numbers."""
+    budget = int(allowed * share)
+    if used + needed > budget:
+        raise error_type(
+            f"{what} needs about {needed} API calls; {used} of {allowed} daily calls are used and crm360 may use "
+            f"up to {share:.0%} ({budget}). {consequence} Wait for the allocation to reset or raise "
+            "CRM360_SF_API_BUDGET_SHARE.")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Faults worth another attempt: server errors, dropped connections, expired sessions, failed jobs."""
     from requests import exceptions as rex
