@@ -3,6 +3,7 @@ run time through the sandbox's admin API, and `crm360 salesforce check` run as a
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -51,10 +52,19 @@ def test_a_fresh_sandbox_org_is_pushable(sf: Any) -> None:
     report = check_org(sf, mapping)
     assert report.problems == [] and report.warnings == [], report.problems + report.warnings
     assert {f.status for f in report.fields} == {"ok"}
+    # creation models with create_records off are only planned: their fields are not checked
     assert {(f.sobject, f.field) for f in report.fields} == {
-        (obj, f.field) for p in mapping.publish for obj in p.objects for f in p.fields}
+        (obj, f.field) for p in mapping.publish if p.create is None or p.create_records
+        for obj in p.objects for f in p.fields}
     assert (report.is_sandbox, report.org_kind, report.api_version) == (True, "sandbox", sf.sf_version)
     assert require_pushable(sf, mapping).pushable
+    # switched on, the Lead fields crm360 would create with are checked too, and fit the org
+    creating = dataclasses.replace(mapping, publish=tuple(
+        dataclasses.replace(p, create_records=True) if p.create else p for p in mapping.publish))
+    created = check_org(sf, creating)
+    assert created.problems == [] and {f.status for f in created.fields} == {"ok"}
+    assert {f.field for f in created.fields if f.model == "new_leads"} == {
+        f.field for p in mapping.publish if p.create for f in p.fields}
 
 
 def test_a_removed_field_is_missing_and_stops_the_push(sandbox: SandboxProcess, sf: Any) -> None:
