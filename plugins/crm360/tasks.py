@@ -7,7 +7,10 @@ XCom). The DAG file only wires these together.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +27,29 @@ class ApiBudgetExceeded(RuntimeError):
     """The run would spend more of the daily Salesforce API allocation than allowed."""
 
 
+def timed(stage: Callable[[RunWindow, Settings], dict[str, Any]]) -> Callable[[RunWindow, Settings], dict[str, Any]]:
+    """Record the stage's wall seconds as its metric `seconds` (the run report's time per stage),
+    also when it fails. Recorded after the stage's own metrics, which a re-run replaces."""
+
+    @functools.wraps(stage)
+    def run(window: RunWindow, settings: Settings) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return stage(window, settings)
+        finally:
+            seconds = time.perf_counter() - started
+            try:
+                with warehouse.connect(settings.warehouse_path) as con:
+                    con.execute(f"insert or replace into {warehouse.OPS_SCHEMA}.stage_metrics "
+                                "values (?, ?, ?, 'seconds', ?, null, now())",
+                                [window.run_id, window.ds_str, stage.__name__, seconds])
+            except Exception as exc:  # the time is a nicety: never fail or hide the stage's own outcome
+                log.warning("%s took %.1f s; not recorded in stage_metrics: %s", stage.__name__, seconds, exc)
+
+    return run
+
+
+@timed
 def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
     import json
 
@@ -87,6 +113,7 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
     return summary
 
 
+@timed
 def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
     from crm360.channels.land import land_source
 
@@ -128,6 +155,7 @@ def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
     return summary
 
 
+@timed
 def raw_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
     from crm360.quality.gates import run_raw_gate
 
@@ -139,6 +167,7 @@ def raw_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
     return {r.suite: r.success for r in results}
 
 
+@timed
 def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
     from crm360 import segments
     from crm360.transform.dbt import DbtBuildFailed, run_build
@@ -180,6 +209,7 @@ def dbt_build(window: RunWindow, settings: Settings) -> dict[str, Any]:
     return {"counts": result.counts, "identity": report.metrics()}
 
 
+@timed
 def publish_quality_gate(window: RunWindow, settings: Settings) -> dict[str, Any]:
     from crm360.quality.gates import run_publish_gate
 
@@ -219,6 +249,7 @@ def write_options(settings: Settings) -> Any:
                         attempts=settings.sf_retries, retry_wait_seconds=settings.sf_retry_wait_seconds)
 
 
+@timed
 def push_to_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
     """Plan the push of every mapped publish model; write it when this run may (see push_decision).
 
