@@ -115,6 +115,8 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
 
 @timed
 def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    """Land the day's channel exports, then check every source's freshness (crm360.freshness)."""
+    from crm360 import freshness
     from crm360.channels.land import land_source
 
     summary: dict[str, Any] = {}
@@ -144,6 +146,9 @@ def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
                             settings.inbox_root / source / window.ds_str)
             log.info("channel %-8s %d files, rows %s, %d quarantined %s", source, len(landed.files),
                      landed.rows, landed.quarantined, landed.quarantine_reasons or "")
+        fresh = freshness.check_and_alert(con, window, CHANNEL_SOURCES)
+        metrics.update(freshness.metrics(fresh))
+        summary["freshness"] = {r.source: {"hours_since": r.hours_since, "stale": r.is_stale} for r in fresh}
         warehouse.record_metrics(con, window.run_id, window.ds_str, "land_channels", metrics)
         quarantine = settings.landing_root / landing.QUARANTINE_SOURCE
         # Every quarantined record, queryable: source, export, ds, file, line, field, reason, raw.
@@ -152,6 +157,7 @@ def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
             "select split_part(filename, '/', -4) as source, split_part(filename, '/', -3) as export, "
             "cast(ds as date) as ds, file, line, field, reason, raw "
             f"from read_parquet('{quarantine.as_posix()}/*/*/*/*.parquet', hive_partitioning = true, filename = true)")
+    freshness.require_fresh(window, fresh)
     return summary
 
 
