@@ -36,8 +36,10 @@ NO_CONNECTION = "crm360 alert: no alert connection configured"
 MAX_ERROR_CHARS = 500
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# +44 20 7946 0958, (415) 555-0100, 415.555.0100, 004915112345678: 7+ digits with separators
-_PHONE = re.compile(r"(?<![\w.:/-])\+?\(?\d[\d\s().-]{5,}\d(?![\w.:/-])")
+# +44 20 7946 0958, (415) 555-0100, 415.555.0100, 1-415-555-0100, 020 7946 0958, 0151/2345678:
+# a run of digits and separators holding at least 8 digits that is not a date, a time or an address
+_PHONE_CANDIDATE = re.compile(r"(?<![\w.:/=-])[+(]?\d[\d ().\-/]{5,}\d(?![\w:])")
+_NOT_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,14 @@ class Alert:
 def redact(text: str) -> str:
     """The text with e-mail addresses and phone numbers replaced (`<email>`, `<phone>`)."""
     text = _EMAIL.sub("<email>", text)
-    return _PHONE.sub(lambda m: "<phone>" if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+
+    def phone(match: re.Match[str]) -> str:
+        found = match.group()
+        if sum(c.isdigit() for c in found) < 8 or _NOT_PHONE.fullmatch(found.strip("()")):
+            return found
+        return "<phone>"
+
+    return _PHONE_CANDIDATE.sub(phone, text)
 
 
 def first_error_line(error: BaseException | str | None) -> str:
