@@ -23,7 +23,7 @@ def dagbag():
 
 def test_dagbag_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "crm360_nightly" in dagbag.dag_ids
+    assert {"crm360_nightly", "crm360_marts_ready"} <= set(dagbag.dag_ids)
 
 
 def test_dag_defaults(dagbag):
@@ -44,6 +44,45 @@ def test_nightly_stage_order_and_pool(dagbag):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     warehouse_writers = [t for t in dag.tasks if t.task_id != "run_summary"]
     assert all(t.pool == "crm360_warehouse" for t in warehouse_writers)
+
+
+def test_nightly_task_groups_keep_the_stage_ids(dagbag):
+    dag = dagbag.dags["crm360_nightly"]
+    groups = {"ingest": ["extract_salesforce", "land_channels"], "build": ["raw_quality_gate", "dbt_build"],
+              "activate": ["publish_quality_gate", "push_to_salesforce"], "report": ["run_summary"]}
+    assert sorted(t.task_id for t in dag.tasks) == sorted(t for ids in groups.values() for t in ids)
+    for group_id, task_ids in groups.items():
+        for task_id in task_ids:
+            assert dag.get_task(task_id).task_group.group_id == group_id, task_id
+
+
+def test_nightly_timeouts_and_failure_alerts(dagbag):
+    from datetime import timedelta
+
+    dag = dagbag.dags["crm360_nightly"]
+    for t in dag.tasks:
+        assert t.execution_timeout and timedelta(0) < t.execution_timeout <= timedelta(hours=4), t.task_id
+        assert t.on_failure_callback, t.task_id
+        assert t.retry_exponential_backoff, t.task_id
+    assert dag.get_task("dbt_build").execution_timeout > dag.get_task("run_summary").execution_timeout
+
+
+def test_dbt_build_emits_the_mart_assets_a_consumer_is_scheduled_on(dagbag):
+    from crm360 import assets
+
+    dag = dagbag.dags["crm360_nightly"]
+    names = {"crm360.marts.customer_360", "crm360.marts.customer_segments", "crm360.marts.customer_personalization"}
+    assert {a.name for a in dag.get_task("dbt_build").outlets} == names
+    assert all(not t.outlets for t in dag.tasks if t.task_id != "dbt_build")
+    consumer = dagbag.dags["crm360_marts_ready"]
+
+    def leaves(condition):
+        return [leaf for part in getattr(condition, "objects", ()) for leaf in leaves(part)] or [condition]
+
+    condition = consumer.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAll"  # all three rebuilt, not any one
+    assert {a.name for a in leaves(condition)} == names
+    assert {a.name for a in assets.MARTS} == names
 
 
 def test_nightly_has_real_24_hour_intervals(dagbag):

@@ -56,7 +56,7 @@ class MailSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook name
                 with sink._lock:
                     sink.messages.append(email.message_from_bytes(envelope.content))
                     sink.recipients.append(list(envelope.rcpt_tos))
