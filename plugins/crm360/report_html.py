@@ -210,11 +210,18 @@ def _stages_section(seconds: dict[str, float]) -> str:
 
 
 def _lift_section(lift: list[dict[str, Any]] | None) -> str:
+    measured = [r for r in lift or [] if r.get("conversion_lift") is not None]
+    if not measured:
+        parts = [_note("no campaign results yet: lift appears once members and holdouts of a segment's campaign "
+                       "have converted (marts.campaign_lift)")]
+    else:
+        parts = [_figure("campaign-lift", "Conversion lift over the holdout (95% interval)",
+                         charts.campaign_lift(measured))]
+        if len(measured) < len(lift or []):
+            parts.append(_note(f"{len(lift or []) - len(measured)} segment campaigns have no lift to show yet "
+                               "(no members, no holdouts or no conversions among the holdouts)."))
     if not lift:
-        return _section("campaign-lift", "Campaign lift per segment",
-                        _note("no campaign results yet: lift appears once campaign responses from members and "
-                              "holdouts are measured (marts.campaign_lift)"))
-    parts = [_figure("campaign-lift", "Conversion lift over the holdout (95% interval)", charts.campaign_lift(lift))]
+        return _section("campaign-lift", "Campaign lift per segment", *parts)
     rows = [[r.get("segment_name"), r.get("campaign_name"), r.get("members"), r.get("holdouts"),
              _pct(r.get("member_conversion_rate")), _pct(r.get("holdout_conversion_rate")),
              _pct(r.get("conversion_lift"), signed=True),

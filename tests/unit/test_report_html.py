@@ -209,3 +209,13 @@ def test_html_report_is_written_per_date_and_latest_only_for_the_newest(tmp_path
     for ds in ("2026-11-18", "2026-11-20"):
         assert read_page((reports / ds / "run_report.html").read_text()).title == f"crm360 run report {ds}"
     assert read_page((reports / "latest.html").read_text()).title == "crm360 run report 2026-11-20"
+
+
+def test_campaign_lift_without_any_measure_yet_says_so() -> None:
+    unmeasured = [{"segment_name": "champions", "campaign_name": "Champions", "members": 0, "holdouts": 4,
+                   "member_response_rate": None, "member_conversion_rate": None, "holdout_conversion_rate": 0.0,
+                   "conversion_lift": None, "lift_ci_low": None, "lift_ci_high": None}]
+    page = read_page(render_html(_summary(campaign_lift=unmeasured)))
+    assert "campaign-lift" not in page.charts
+    assert "no campaign results yet" in page.sections["campaign-lift"]
+    assert page.table("campaign-lift")["champions"][3] == "4"
