@@ -193,7 +193,7 @@ def stale_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
 
 def _customer_emails(company: Path) -> set[str]:
     found: set[str] = set()
-    for path in (company / "crm").glob("*.csv") if (company / "crm").exists() else []:
+    for path in (company / "crm" / "Contact.ndjson", company / "crm" / "Lead.ndjson"):
         found.update(e.lower() for e in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", path.read_text()))
     return found
 
