@@ -395,16 +395,32 @@ def create_backfill(env: dict[str, str], from_date: str, to_date: str, *, max_ac
     return int(row[0][0])
 
 
+def api_token(env: dict[str, str]) -> str:
+    """A token for the REST API (the simple auth manager hands one out when everyone is admin)."""
+    import requests
+
+    response = requests.get(f"{env['AIRFLOW__API__BASE_URL']}/auth/token", timeout=30)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
 def trigger(env: dict[str, str], ds: str, conf: dict[str, Any] | None = None,
             dag_id: str = localrun.DAG_ID) -> str:
-    """`airflow dags trigger` for the run whose data interval is [ds, ds + 1 day); returns its run id.
+    """Trigger the run whose data interval is [ds, ds + 1 day) through the REST API; returns its run id.
 
-    A manual run takes the last complete interval before its logical date, so it is triggered at
-    the end of ds (as localrun.run_dag does)."""
-    logical = f"{(date.fromisoformat(ds) + timedelta(days=1)).isoformat()}T00:00:00+00:00"
+    `airflow dags trigger` infers a manual run's interval from the wall clock (the last complete
+    interval before now), so the REST API, which takes the interval, is used instead."""
+    import requests
+
+    start = datetime.combine(date.fromisoformat(ds), datetime.min.time(), tzinfo=UTC)
+    end = start + timedelta(days=1)
     run_id = f"manual__{ds}__{secrets.token_hex(3)}"
-    localrun.airflow(env, "dags", "trigger", dag_id, "--logical-date", logical, "--run-id", run_id,
-                     *(["--conf", json.dumps(conf)] if conf else []))
+    body = {"dag_run_id": run_id, "logical_date": start.isoformat(), "data_interval_start": start.isoformat(),
+            "data_interval_end": end.isoformat(), "run_after": end.isoformat(), "conf": conf or {}}
+    response = requests.post(f"{env['AIRFLOW__API__BASE_URL']}/api/v2/dags/{dag_id}/dagRuns", json=body,
+                             headers={"Authorization": f"Bearer {api_token(env)}"}, timeout=60)
+    if response.status_code >= 300:
+        raise RuntimeError(f"triggering {dag_id} for ds={ds} failed: HTTP {response.status_code} {response.text}")
     return run_id
 
 
