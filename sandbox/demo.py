@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
@@ -82,19 +82,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def backfill(argv: list[str]) -> int:
-    """`make backfill FROM=... TO=...` on the demo's state: re-run a date range, oldest first, no push.
+    """`make backfill FROM=... TO=...` on the demo's state: `airflow backfill create` against a running Airflow.
 
     Uses what `make demo` left (.demo/company, the warehouse, the landing zone): restarts the
-    sandbox org with the demo company, then runs crm360_nightly once per date with
-    `backfill=true` (never writes to Salesforce; reuses landed Salesforce partitions).
+    sandbox org with the demo company, starts a local Airflow deployment (sandbox/services.py:
+    api-server, scheduler, dag-processor, LocalExecutor at parallelism 4, metadata in the SQLite file
+    .demo/airflow/backfill.db, apart from the demo's `airflow dags test` runs), creates the backfill
+    (oldest date first, one run at a time, dates already backfilled are run again), follows it, prints
+    a summary and stops everything. Backfill runs never write to Salesforce; they reuse landed
+    Salesforce partitions.
     """
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo backfill",
-                                     description="re-run a date range of the demo, oldest first, no push")
+                                     description="backfill a date range of the demo with airflow backfill create")
     parser.add_argument("--from-date", required=True, type=date.fromisoformat)
     parser.add_argument("--to-date", required=True, type=date.fromisoformat)
     args = parser.parse_args(argv)
     if args.to_date < args.from_date:
         parser.error(f"--to-date {args.to_date} is before --from-date {args.from_date}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sandbox import services
     from sandbox.generator import load
     from sandbox.salesforce.process import start_sandbox
 
@@ -103,25 +110,65 @@ def backfill(argv: list[str]) -> int:
         console.print("[red]no demo company in .demo/company: run `make demo` first[/]")
         return 2
     started = time.monotonic()
-    dates = [(args.from_date + timedelta(days=i)).isoformat() for i in range((args.to_date - args.from_date).days + 1)]
-    results: dict[str, str] = {}
-    with start_sandbox(paths.sandbox_dir) as _server:
-        load(paths.company_dir, paths.sandbox_dir / "server.json")
-        server = json.loads((paths.sandbox_dir / "server.json").read_text())
-        env = localrun.airflow_env(paths, server)
-        localrun.prepare_airflow(env)
-        for ds in dates:
-            localrun.set_sandbox_clock(server, ds)
-            log_file = paths.state / "logs" / f"backfill_{ds}.log"
-            with console.status(f"backfill crm360_nightly ds={ds} (log: {log_file})..."):
-                results[ds] = localrun.run_dag(env, ds, conf={"backfill": True}, log_file=log_file)
-            colour = "green" if results[ds] == "success" else "red"
-            console.print(f"ds={ds}: [{colour}]{results[ds]}[/] · report {paths.reports / ds / 'run_summary.md'}")
-    failed = [ds for ds, state in results.items() if state != "success"]
-    console.print(f"backfilled {len(dates)} dates in {time.monotonic() - started:.0f}s: "
-                  f"{len(dates) - len(failed)} succeeded, {len(failed)} failed {' '.join(failed)}"
-                  f" · nothing was written to Salesforce · warehouse {paths.warehouse}")
-    return 1 if failed else 0
+    first, last = args.from_date.isoformat(), args.to_date.isoformat()
+    log_dir = paths.state / "logs" / "services"
+    console.rule(f"[bold]crm360 backfill {first} .. {last}")
+    with start_sandbox(paths.sandbox_dir) as sandbox:
+        with console.status("loading the demo company into the sandbox org..."):
+            load(paths.company_dir, sandbox.server_file)
+        server = json.loads(sandbox.server_file.read_text())
+        localrun.set_sandbox_clock(server, last)
+        metadata = f"sqlite:///{paths.airflow_home / 'backfill.db'}"
+        env = services.deployment_env(localrun.airflow_env(paths, server), metadata_url=metadata,
+                                      executor=services.LOCAL, parallelism=4)
+        console.print(f"starting Airflow (api-server, scheduler, dag-processor; logs in {log_dir})...")
+        with services.running(env, log_dir) as deployment:
+            console.print(f"[green]✓[/] Airflow up: {deployment.api_url} (LocalExecutor, parallelism 4, "
+                          f"metadata {metadata})")
+            services.wait_for_dag(env)
+            services.unpause(env)
+            # a backfill left open (a stopped earlier run) is closed by the scheduler once its runs are done
+            services.wait_backfills_complete(env)
+            backfill_id = services.create_backfill(env, first, last, max_active_runs=1, reprocess="completed")
+            created, skipped = services.backfill_plan(env, backfill_id)
+            for ds, reason in skipped:
+                console.print(f"[yellow]![/] ds={ds} not backfilled: {reason}")
+            console.print(f"[green]✓[/] airflow backfill create --dag-id {localrun.DAG_ID} --from-date {first} "
+                          f"--to-date {last} --max-active-runs 1: backfill {backfill_id}, {created} runs")
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console) as progress:
+                bar = progress.add_task("backfill", total=created)
+
+                def show(found: list[services.Run]) -> None:
+                    done = [r for r in found if r.state in services.FINISHED]
+                    running = [r for r in found if r.state == "running"]
+                    now = ""
+                    if running:
+                        active = [t.task_id for t in services.task_runs(env, [running[0].run_id])
+                                  if t.state == "running"]
+                        now = f"ds={running[0].ds} {', '.join(active) or 'scheduling'}"
+                    progress.update(bar, completed=len(done), description=f"backfill {now}".rstrip())
+
+                runs = services.wait_for_runs(env, backfill_id=backfill_id, expected=created, timeout=6 * 3600,
+                                              on_progress=show, deployment=deployment)
+            with console.status("waiting for the scheduler to mark the backfill complete..."):
+                services.wait_backfills_complete(env)
+            console.print("stopping Airflow...")
+    table = Table(title=f"backfill {backfill_id}: {first} .. {last}")
+    for column in ("ds", "state", "report"):
+        table.add_column(column)
+    for run in runs:
+        colour = "green" if run.state == "success" else "red"
+        report = paths.reports / run.ds / "run_summary.md"
+        table.add_row(run.ds, f"[{colour}]{run.state}[/]", str(report.relative_to(localrun.REPO_ROOT)))
+    console.print(table)
+    failed = [r.ds for r in runs if r.state != "success"]
+    console.print(f"backfilled {len(runs)} dates in {time.monotonic() - started:.0f}s: {len(runs) - len(failed)} "
+                  f"succeeded, {len(failed)} failed {' '.join(failed)}".rstrip())
+    console.print("nothing was written to Salesforce: backfill runs plan the push and record it only "
+                  "(crm360_ops.sync_plans; the push stage's reason in each report)")
+    console.print(f"warehouse {paths.warehouse} · task logs {paths.airflow_home / 'logs'} · Airflow logs {log_dir}")
+    return 1 if failed or skipped else 0
 
 
 def _counts(loaded: dict) -> str:

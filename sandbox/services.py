@@ -381,11 +381,17 @@ def unpause(env: dict[str, str], dag_id: str = localrun.DAG_ID) -> None:
 
 
 def create_backfill(env: dict[str, str], from_date: str, to_date: str, *, max_active_runs: int = 1,
-                    conf: dict[str, Any] | None = None, dag_id: str = localrun.DAG_ID) -> int:
+                    conf: dict[str, Any] | None = None, reprocess: str | None = None,
+                    dag_id: str = localrun.DAG_ID) -> int:
     """`airflow backfill create` for the runs whose data intervals start on from_date .. to_date
-    (inclusive; the DAG's logical date is its interval's start); returns the backfill's id."""
+    (inclusive; the DAG's logical date is its interval's start); returns the backfill's id.
+
+    `reprocess` (none, completed, failed) says what happens to a date that already has a run; by
+    default Airflow leaves it alone."""
     args = ["backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date,
             "--max-active-runs", str(max_active_runs)]
+    if reprocess:
+        args += ["--reprocess-behavior", reprocess]
     if conf:
         args += ["--dag-run-conf", json.dumps(conf)]
     localrun.airflow(env, *args)
@@ -393,6 +399,32 @@ def create_backfill(env: dict[str, str], from_date: str, to_date: str, *, max_ac
     if not row or row[0][0] is None:
         raise RuntimeError(f"airflow backfill create for {dag_id} {from_date}..{to_date} created no backfill")
     return int(row[0][0])
+
+
+def active_backfills(env: dict[str, str], dag_id: str = localrun.DAG_ID) -> list[int]:
+    """Ids of the DAG's backfills the scheduler has not marked complete (Airflow allows one at a time)."""
+    return [int(r[0]) for r in _query(env, "select id from backfill where dag_id = :dag_id and completed_at is null",
+                                      dag_id=dag_id)]
+
+
+def wait_backfills_complete(env: dict[str, str], timeout: float = 120.0, dag_id: str = localrun.DAG_ID) -> None:
+    """Until the scheduler has marked every backfill of the DAG complete (it checks every 30 s once the
+    runs have finished; a backfill left open blocks the next `airflow backfill create`)."""
+    deadline = time.monotonic() + timeout
+    while active_backfills(env, dag_id) and time.monotonic() < deadline:
+        time.sleep(2)
+    if still := active_backfills(env, dag_id):
+        raise TimeoutError(f"backfills {still} of {dag_id} are still active after {timeout:.0f}s; "
+                           "`airflow backfill cancel --id ID` ends one")
+
+
+def backfill_plan(env: dict[str, str], backfill_id: int) -> tuple[int, list[tuple[str, str]]]:
+    """(runs the backfill created, [(logical date, reason)] of the dates it skipped)."""
+    rows = _query(env, "select logical_date, dag_run_id, exception_reason from backfill_dag_run "
+                       "where backfill_id = :backfill_id order by sort_ordinal", backfill_id=backfill_id)
+    created = sum(1 for r in rows if r[1] is not None)
+    skipped = [(_utc(r[0]).date().isoformat() if r[0] is not None else "?", str(r[2])) for r in rows if r[1] is None]
+    return created, skipped
 
 
 def api_token(env: dict[str, str]) -> str:

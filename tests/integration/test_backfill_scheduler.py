@@ -87,6 +87,7 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]
             runs = services.wait_for_runs(env, backfill_id=backfill_id, expected=len(DAYS), timeout=1500,
                                           deployment=deployment)
             tasks = services.task_runs(env, [r.run_id for r in runs])
+            services.wait_backfills_complete(env)  # the scheduler closes it: the next backfill can start
         contact_fields = ", ".join(["Id", *_crm360_fields(sf, "Contact")])
         lead_fields = ", ".join(["Id", *_crm360_fields(sf, "Lead")])
         yield Backfilled(
