@@ -106,12 +106,6 @@ def deployment_env(base: dict[str, str], *, metadata_url: str | None = None, exe
     port = api_port or free_port()
     if metadata_url:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_url
-    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql") and not _importable("asyncpg"):
-        # Airflow 3.3 also opens an async engine on the metadata DB, derived as postgresql+asyncpg, and
-        # every component dies at start-up without asyncpg (not in the lock). Only the REST API's
-        # "wait for a DAG run" endpoint and the task state store use it; crm360 uses neither, so an
-        # empty URL (no async engine) is enough until the lock carries asyncpg.
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = ""
     env.update({
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
@@ -142,12 +136,6 @@ def deployment_env(base: dict[str, str], *, metadata_url: str | None = None, exe
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
         })
     return env
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 # -- the deployment ------------------------------------------------------------------------------
