@@ -8,8 +8,9 @@ memory of the child processes, to `bench/results/<scale>-<timestamp>.json` and o
 
 Scales: small (3k customers, what CI could afford), 100k, 1m, 5m. The targets live in the README.
 Besides the nightly runs: the offline evaluation of next-best products (bench/recommendations.py),
-customer value (bench/value.py) and activation at scale, diff-based push against a full re-push
-(bench/activation.py: 20k, 100k, 1M or 5M Contacts by scale).
+customer value (bench/value.py), activation at scale, diff-based push against a full re-push
+(bench/activation.py: 20k, 100k, 1M or 5M Contacts by scale), and dbt inside Airflow as one
+`dbt build` task against per-model Cosmos tasks (bench/dbt_orchestration.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import activation, generation, recommendations
+from bench import activation, dbt_orchestration, generation, recommendations
 from bench import value as value_bench
 from sandbox import localrun
 
@@ -158,9 +159,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the offline evaluation of next-best products (bench/recommendations.py)")
     parser.add_argument("--skip-activation", action="store_true",
                         help="skip the push at scale: initial sync, nightly diff, full re-push (bench/activation.py)")
+    parser.add_argument("--skip-dbt-orchestration", action="store_true",
+                        help="skip one dbt build vs per-model Cosmos tasks (bench/dbt_orchestration.py)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = run(args.scale, args.days, args.seed, args.state / args.scale)
+    if not args.skip_dbt_orchestration and result["ok"]:
+        # on the warehouse and landing zone the nightly runs left, for their last date
+        paths = localrun.LocalPaths.under(args.state / args.scale)
+        with console.status("dbt in Airflow: one dbt build task vs per-model Cosmos tasks..."):
+            result["dbt_orchestration"] = dbt_orchestration.run(args.state / "dbt-orchestration", paths.warehouse,
+                                                                paths.landing, result["days"][-1])
+        dbt_orchestration.record(result["dbt_orchestration"], args.scale)
     if not args.skip_recommendations:
         # accuracy, not speed: its own fixed-size companies (with and without co-purchase structure)
         with console.status("offline evaluation of next-best products..."):
@@ -189,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(value_bench.summary_line(result["value"]))
     if result.get("activation"):
         console.print(activation.summary_line(result["activation"]))
+    if result.get("dbt_orchestration"):
+        console.print(dbt_orchestration.summary_line(result["dbt_orchestration"]))
     if result.get("identity"):
         console.print(f"identity vs ground truth: precision {result['identity']['precision']}, recall "
                       f"{result['identity']['recall']} over {result['identity']['records']} records")
