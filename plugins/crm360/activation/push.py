@@ -218,7 +218,10 @@ def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_ro
             decisions.append(f"case {blocked}when not {changed} then 'unchanged' {null_rule}else 'update' end as a{i}")
         else:
             decisions.append(f"case when not {changed} then 'unchanged' {null_rule}{blocked}else 'update' end as a{i}")
-    rows = con.execute(f"""
+    # Decided once into a temporary table; counts are aggregated there and only the records with
+    # something to send come back to Python, so a nightly diff costs in proportion to what changed.
+    con.execute(f"""
+        create or replace temp table push_decided as
         with p as (
             select cast({_quote(mapping.key)} as varchar) as record_id, {_quote(mapping.sobject_column)} as sobject, *
             from publish.{_quote(mapping.model)}
@@ -232,22 +235,31 @@ def plan_push(con: duckdb.DuckDBPyConnection, mapping: PublishMap, *, landing_ro
         )
         select sobject, record_id, synced, {", ".join(f"v{i}" for i in range(n))}, {", ".join(decisions)}
         from joined
-        order by sobject, record_id
+    """)
+    any_update = " or ".join(f"a{i} = 'update'" for i in range(n)) or "false"
+    plan = PushPlan(model=mapping.model)
+    for sobject, records, synced, unchanged in con.execute(
+            f"select sobject, count(*), count(*) filter (where synced), count(*) filter (where not ({any_update})) "
+            "from push_decided group by sobject").fetchall():
+        plan.total_records += records
+        plan.synced_before += synced
+        if unchanged:
+            plan.actions[(sobject, "*", "unchanged")] += unchanged
+    for i, f in enumerate(fields):
+        for sobject, action, records in con.execute(
+                f"select sobject, a{i}, count(*) from push_decided group by all").fetchall():
+            plan.actions[(sobject, f.field, action)] += records
+    rows = con.execute(f"""
+        select sobject, record_id, {", ".join(f"v{i}" for i in range(n))}, {", ".join(f"a{i}" for i in range(n))}
+        from push_decided where {any_update} order by sobject, record_id
     """).fetchall()
-    plan = PushPlan(model=mapping.model, total_records=len(rows))
+    con.execute("drop table push_decided")
     resolved = _resolved_dead_letters(con)
     for row in rows:
-        sobject, record_id, synced = row[0], row[1], row[2]
-        new_values, actions = row[3:3 + n], row[3 + n:]
-        plan.synced_before += bool(synced)
-        values = {}
-        for f, value, action in zip(fields, new_values, actions, strict=True):
-            plan.actions[(sobject, f.field, action)] += 1
-            if action == "update":
-                values[f.field] = value
-        if not values:
-            plan.actions[(sobject, "*", "unchanged")] += 1
-            continue
+        sobject, record_id = row[0], row[1]
+        new_values, actions = row[2:2 + n], row[2 + n:]
+        values = {f.field: value for f, value, action in zip(fields, new_values, actions, strict=True)
+                  if action == "update"}
         if (sobject, record_id) in resolved and resolved[(sobject, record_id)] == _payload_key(values):
             plan.resolved_skipped += 1
             plan.actions[(sobject, "*", "dead_letter_resolved")] += 1
