@@ -377,6 +377,69 @@ def sync_rollback(to: Annotated[str, typer.Option("--to", help="the run date YYY
         raise typer.Exit(1)
 
 
+privacy_app = typer.Typer(no_args_is_help=True, help="Right to be forgotten: deletion requests and their audit.")
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("forget")
+def privacy_forget(
+    email: Annotated[str | None, typer.Option(help="an email of the person")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="their crm360 customer_id (cus_...)")] = None,
+    salesforce_id: Annotated[str | None, typer.Option(help="the Id of one of their Contacts or Leads")] = None,
+    requested_by: Annotated[str | None, typer.Option(help="who asked, e.g. a ticket number (no personal data)")]
+    = None,
+    now: Annotated[bool, typer.Option("--now", help="process it now instead of in the next nightly run")] = False,
+) -> None:
+    """Record a request to forget a person (one of --email, --customer-id, --salesforce-id); --now also runs it."""
+    from crm360 import privacy
+
+    given = [(k, v) for k, v in (("email", email), ("customer_id", customer_id), ("salesforce_id", salesforce_id))
+             if v]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of --email, --customer-id, --salesforce-id")
+    kind, value = given[0]
+    settings = Settings.from_env()
+    with warehouse.connect(settings.warehouse_path) as con:
+        try:
+            request_id = privacy.record_request(con, kind, value, requested_by)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=f"--{kind.replace('_', '-')}") from exc
+    console.print(f"request {request_id} recorded (crm360_ops.privacy_requests)", highlight=False)
+    if not now:
+        console.print("the next nightly run processes it (task privacy_requests); --now runs it immediately")
+        return
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date().isoformat()
+    window = RunWindow.for_day(today, run_id=f"privacy__{int(time.time())}")
+    with console.status("forgetting..."):
+        summary = privacy.process_requests(window, settings)
+    outcome = summary["requests"].get(request_id, {"status": "not processed"})
+    console.print_json(json.dumps(outcome, default=str))
+    if outcome.get("status") != "done":
+        raise typer.Exit(1)
+
+
+@privacy_app.command("requests")
+def privacy_requests() -> None:
+    """List deletion requests: id, status, when, and what each step did (no personal data)."""
+    from crm360 import privacy
+
+    settings = Settings.from_env()
+    with _open_warehouse(settings) as con:
+        privacy.ensure_tables(con)
+        rows = con.execute(
+            f"select request_id, identifier_type, status, attempts, cast(requested_at as varchar), "
+            f"cast(processed_at as varchar), error from {warehouse.OPS_SCHEMA}.privacy_requests "
+            "order by requested_at").fetchall()
+    table = Table(title="privacy requests")
+    for column in ("request", "by", "status", "attempts", "requested", "processed", "error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
 def _open_warehouse(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     if not settings.warehouse_path.exists():
         console.print(f"no warehouse at {settings.warehouse_path}: nothing has run yet (set CRM360_WAREHOUSE?)")

@@ -50,9 +50,31 @@ def timed(stage: Callable[[RunWindow, Settings], dict[str, Any]]) -> Callable[[R
 
 
 @timed
+def privacy_requests(window: RunWindow, settings: Settings) -> dict[str, Any]:
+    """Handle the pending right-to-be-forgotten requests (crm360.privacy) before anything is landed, so
+    the landing filter already sees the suppression list. Backfill and dry runs leave them pending."""
+    from crm360 import privacy
+
+    if window.is_backfill or window.params.get("backfill") or window.params.get("dry_run"):
+        log.info("privacy requests: left pending (a backfill or dry run does not write to Salesforce)")
+        return {"skipped": True}
+    summary = privacy.process_requests(window, settings)
+    with warehouse.connect(settings.warehouse_path) as con:
+        warehouse.record_metrics(con, window.run_id, window.ds_str, "privacy_requests", {
+            "done": summary["done"], "failed": summary["failed"],
+            "suppressed_identifiers": summary["suppressed_identifiers"]})
+    if summary["failed"]:
+        raise privacy.PrivacyStepFailed(
+            f"ds={window.ds_str}: {summary['failed']} privacy requests failed (see crm360_ops.privacy_requests."
+            "error); their suppression applies already and the next run retries them.")
+    return summary
+
+
+@timed
 def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
     import json
 
+    from crm360 import privacy
     from crm360.salesforce import client, extract
 
     force = bool(window.params.get("full_refresh_extract", False))
@@ -80,11 +102,13 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                                   consequence="Nothing was extracted.", error_type=ApiBudgetExceeded)
     metrics: dict[str, float] = {}
     with warehouse.connect(settings.warehouse_path) as con:
+        suppression = privacy.load_suppression(con)
         for sobject in settings.sf_objects:
             result = extract.extract_object(
                 session, sobject, window, settings.landing_root, overlap, force,
                 bulk_threshold=settings.sf_bulk_threshold, attempts=settings.sf_retries,
-                retry_wait_seconds=settings.sf_retry_wait_seconds, bulk_wait_seconds=settings.bulk_wait_seconds)
+                retry_wait_seconds=settings.sf_retry_wait_seconds, bulk_wait_seconds=settings.bulk_wait_seconds,
+                suppression=suppression)
             summary["objects"][sobject] = {"mode": result.mode, "method": result.method, "rows": result.rows,
                                            "deleted": result.deleted}
             if result.added_fields or result.removed_fields:
@@ -92,6 +116,7 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
                                                                 "removed": result.removed_fields}
             metrics[f"{sobject}.rows"] = result.rows
             metrics[f"{sobject}.deleted"] = result.deleted
+            metrics[f"{sobject}.suppressed_rows"] = result.suppressed
             if result.mode != "reused":
                 metrics[f"{sobject}.bulk"] = 1.0 if result.method == "bulk" else 0.0
                 con.execute(
@@ -116,16 +141,19 @@ def extract_salesforce(window: RunWindow, settings: Settings) -> dict[str, Any]:
 @timed
 def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
     """Land the day's channel exports, then check every source's freshness (crm360.freshness)."""
-    from crm360 import freshness
+    from crm360 import freshness, privacy
     from crm360.channels.land import land_source
 
     summary: dict[str, Any] = {}
     metrics: dict[str, float] = {}
     with warehouse.connect(settings.warehouse_path) as con:
+        suppression = privacy.load_suppression(con)
         for source in CHANNEL_SOURCES:
-            landed = land_source(settings.inbox_root, settings.landing_root, source, window.ds_str)
+            landed = land_source(settings.inbox_root, settings.landing_root, source, window.ds_str, suppression)
             summary[source] = {"files": len(landed.files), "rows": landed.rows,
-                               "quarantined": landed.quarantined, "reasons": landed.quarantine_reasons}
+                               "quarantined": landed.quarantined, "reasons": landed.quarantine_reasons,
+                               "suppressed": landed.suppressed}
+            metrics[f"{source}.suppressed_rows"] = landed.suppressed
             for entity, rows in landed.rows.items():
                 metrics[f"{source}.{entity}.rows"] = rows
                 con.execute(

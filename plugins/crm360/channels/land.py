@@ -5,7 +5,9 @@ inbox is a local folder or an object-store URI (anything fsspec reads, e.g. `s3:
 with s3fs installed), through universal_pathlib. Each
 entity gets a partition for every run date, empty when nothing arrived, so "nothing came" is an
 explicit fact. Bad records go to `<landing>/_quarantine/<source>/<entity>/ds=.../` with the file,
-line, field and reason; they are counted, never dropped silently.
+line, field and reason; they are counted, never dropped silently. Records of a person who asked to
+be forgotten (`crm360.privacy`: their identifiers' hashes are on the suppression list) are dropped
+and counted as suppressed, never quarantined.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from crm360 import landing
 from crm360.channels.parsers import EXPORTS, SCHEMAS, Parser, RowError
+
+if TYPE_CHECKING:
+    from crm360.privacy import Suppression
 
 QUARANTINE_SCHEMA = pa.schema([
     ("file", pa.string()), ("line", pa.int64()), ("field", pa.string()), ("reason", pa.string()),
@@ -45,7 +50,7 @@ RECORD_KEYS: dict[tuple[str, str], tuple[str, str, str | None]] = {
 
 @dataclass
 class FileStats:
-    """Reconciliation of one export file: records read = records landed + records quarantined."""
+    """Reconciliation of one export file: records read = landed + quarantined + suppressed."""
 
     file: str  # relative to the inbox, e.g. sendgrid/2026-11-20/events.ndjson.gz
     sha256: str
@@ -53,6 +58,7 @@ class FileStats:
     read: int = 0
     landed: int = 0
     quarantined: int = 0
+    suppressed: int = 0  # records of a forgotten person (crm360.privacy), dropped
 
 
 @dataclass
@@ -65,6 +71,7 @@ class LandedSource:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     quarantined_by_entity: dict[str, int] = field(default_factory=dict)
     file_stats: list[FileStats] = field(default_factory=list)
+    suppressed: int = 0
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -138,8 +145,10 @@ class _RecordChecks:
             self.seen.setdefault(key, (file, line, content))
 
 
-def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> LandedSource:
-    """Parse and land every export of `source` that arrived on `ds`.
+def land_source(inbox: Path, landing_root: Path, source: str, ds: str,
+                suppression: Suppression | None = None) -> LandedSource:
+    """Parse and land every export of `source` that arrived on `ds`, without the records (and the
+    quarantined lines) that carry an identifier on the `suppression` list.
 
     Deterministic: re-landing the same files gives byte-identical partitions.
     """
@@ -148,6 +157,7 @@ def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> Landed
     result = LandedSource(source=source, ds=ds)
     for prefix, parser, entities in EXPORTS[source]:
         rows: dict[str, list[dict[str, Any]]] = {e: [] for e in entities}
+        origin: list[FileStats] = []  # the file of each row of the first (one row per record) entity
         bad: list[dict[str, Any]] = []
         checks = _RecordChecks(source, prefix, ds)
         for path in export_files(inbox, source, ds, prefix):
@@ -165,17 +175,35 @@ def land_source(inbox: Path, landing_root: Path, source: str, ds: str) -> Landed
                     stats.quarantined += 1
                     continue
                 stats.landed += 1
+                origin.extend([stats] * len(parsed.get(entities[0], ())))
                 for entity, entity_rows in parsed.items():
                     rows[entity].extend(entity_rows)
             if stats.read != stats.landed + stats.quarantined:  # a guard: the loop above keeps it true
                 raise RuntimeError(f"{relative}: read {stats.read} records but landed {stats.landed} and "
                                    f"quarantined {stats.quarantined}")
             result.file_stats.append(stats)
+        tables = {e: pa.Table.from_pylist(rows[e], schema=SCHEMAS[(source, e)]) for e in entities}
+        quarantine = pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA)
+        if suppression:
+            from crm360 import privacy
+
+            tables, dropped = privacy.filter_export(tables, source, entities[0], suppression)
+            for i in dropped:
+                origin[i].landed -= 1
+                origin[i].suppressed += 1
+            dropped_bad = suppression.dropped_rows(quarantine, landing.QUARANTINE_SOURCE, prefix)
+            by_file = {s.file: s for s in result.file_stats}
+            for i in dropped_bad:
+                by_file[bad[i]["file"]].quarantined -= 1
+                by_file[bad[i]["file"]].suppressed += 1
+            quarantine = privacy.without_rows(quarantine, dropped_bad)
+            gone = set(dropped_bad)
+            bad = [b for i, b in enumerate(bad) if i not in gone]
+            result.suppressed += len(dropped) + len(dropped_bad)
         for entity in entities:
-            table = pa.Table.from_pylist(rows[entity], schema=SCHEMAS[(source, entity)])
+            table = tables[entity]
             landing.write_partition(table, landing_root, source, entity, ds)
             result.rows[entity] = table.num_rows
-        quarantine = pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA)
         landing.write_partition(quarantine, landing_root / landing.QUARANTINE_SOURCE, source, prefix, ds)
         result.quarantined += len(bad)
         result.quarantined_by_entity[entities[0]] = len(bad)

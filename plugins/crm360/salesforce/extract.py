@@ -15,6 +15,9 @@
   exponential backoff, from scratch, then fail with a message naming the object and date.
 * Schema drift: fields added or removed since the previous partition are logged as a warning and
   recorded in `crm360_ops.sf_extracts`.
+* Forgotten people (`crm360.privacy`): rows carrying an identifier on the suppression list (their
+  Contact or Lead Id, wherever a row points at it, their email or phone) are dropped before they are
+  written and counted as suppressed; COUNT() = rows landed + rows suppressed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from crm360.salesforce.client import SalesforceSession, is_transient  # noqa: F4
 
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce
+
+    from crm360.privacy import Suppression
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,7 @@ class ObjectExtract:
     newest_modstamp: datetime | None = None
     added_fields: list[str] = field(default_factory=list)
     removed_fields: list[str] = field(default_factory=list)
+    suppressed: int = 0  # rows of forgotten people, dropped (crm360.privacy)
 
 
 def entity_name(sobject: str) -> str:
@@ -221,7 +227,7 @@ def _bulk_batches(sf: Salesforce, sobject: str, soql: str, fields: list[dict[str
 def extract_object(session: SalesforceSession, sobject: str, window: RunWindow, root: Path,
                    overlap: timedelta, force: bool = False, *, bulk_threshold: int = 0,
                    attempts: int = 3, retry_wait_seconds: float = 2.0,
-                   bulk_wait_seconds: float = 5.0) -> ObjectExtract:
+                   bulk_wait_seconds: float = 5.0, suppression: Suppression | None = None) -> ObjectExtract:
     """Land one object's changes for the run's date; see the module docstring for the rules."""
     entity = entity_name(sobject)
     target = landing.partition_path(root, SOURCE, entity, window.ds_str)
@@ -247,18 +253,23 @@ def extract_object(session: SalesforceSession, sobject: str, window: RunWindow, 
             batches = _rest_batches(
                 sf, f"SELECT {', '.join(names)} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id", fields)
         deleted = 0
+        suppressed = 0
         newest: datetime | None = None
         with landing.PartitionWriter(root, SOURCE, entity, window.ds_str, arrow_schema(fields)) as writer:
             for table in batches:
+                if suppression:
+                    table, dropped = suppression.filter(table, SOURCE, entity)
+                    suppressed += dropped
                 writer.write(table)
                 deleted += int(pc.sum(pc.fill_null(table["IsDeleted"], False)).as_py() or 0) \
                     if "IsDeleted" in table.column_names else 0
                 if "SystemModstamp" in table.column_names and table.num_rows:
                     top = pc.max(table["SystemModstamp"]).as_py()
                     newest = top if newest is None or (top is not None and top > newest) else newest
-            if writer.rows != expected:
+            if writer.rows + suppressed != expected:
                 raise ExtractError(
-                    f"{what}: COUNT() says {expected} records in the window but {writer.rows} were returned "
+                    f"{what}: COUNT() says {expected} records in the window but {writer.rows + suppressed} were "
+                    "returned "
                     f"({method}); nothing was landed. Re-run the task; if it persists, check for records "
                     "changing during extraction.")
             path = writer.publish()
@@ -273,6 +284,6 @@ def extract_object(session: SalesforceSession, sobject: str, window: RunWindow, 
         start = window.start - overlap if mode == "incremental" else None
         return ObjectExtract(sobject, window.ds_str, mode, writer.rows, deleted, expected, path, len(fields),
                              start, window.end, method=method, newest_modstamp=newest, added_fields=added,
-                             removed_fields=removed)
+                             removed_fields=removed, suppressed=suppressed)
 
     return with_retries(session, what, attempt, attempts=attempts, wait_seconds=retry_wait_seconds)
