@@ -35,7 +35,7 @@ from tests.conftest import require
 pytestmark = pytest.mark.integration
 
 DAYS = ("2026-11-18", "2026-11-19")
-CUSTOMERS = 10_000
+CUSTOMERS = 13_000
 HISTORY_DAYS = 180
 SEED = 11
 BASE_RATE = 0.4
