@@ -1,6 +1,6 @@
 """crm360_nightly: the nightly Airflow DAG that turns CRM and channel data into a segment of one.
 
-extract_salesforce -> land_channels -> raw_quality_gate -> dbt_build -> publish_quality_gate
+privacy_requests -> extract_salesforce -> land_channels -> raw_quality_gate -> dbt_build -> publish_quality_gate
 -> push_to_salesforce -> run_summary, in task groups ingest / build / activate / report (task ids
 stay the stage names). dbt_build emits the Assets of `crm360.assets`; a failed task alerts through
 `crm360.alerts` (SMTP connection, else the log).
@@ -27,7 +27,7 @@ WAREHOUSE_POOL = os.environ.get("CRM360_WAREHOUSE_POOL", "crm360_warehouse")
 # execution_timeout per stage, in minutes; CRM360_STAGE_TIMEOUTS="dbt_build=240,push_to_salesforce=300"
 # overrides some (a stage that runs longer fails, and is retried like any failure).
 STAGE_TIMEOUT_MINUTES = {
-    "extract_salesforce": 120, "land_channels": 60, "raw_quality_gate": 60, "dbt_build": 180,
+    "privacy_requests": 60, "extract_salesforce": 120, "land_channels": 60, "raw_quality_gate": 60, "dbt_build": 180,
     "publish_quality_gate": 60, "push_to_salesforce": 180, "run_summary": 15,
 } | {name.strip(): int(minutes) for name, _, minutes in (
     item.partition("=") for item in os.environ.get("CRM360_STAGE_TIMEOUTS", "").split(",") if "=" in item)}
@@ -49,7 +49,8 @@ Params: `push` (manual runs write to Salesforce only when true), `dry_run`, `ful
 (override the blast-radius check), `backfill` (treat a manual run as a backfill). Backfill runs
 (`airflow backfill create`, or backfill=true) never write to Salesforce.
 
-Task groups: `ingest` (extract_salesforce, land_channels: also checks each source's freshness),
+Task groups: `ingest` (privacy_requests: forget requests first; extract_salesforce; land_channels:
+also checks each source's freshness),
 `build` (raw_quality_gate, dbt_build), `activate` (publish_quality_gate, push_to_salesforce),
 `report` (run_summary). `dbt_build` emits the Assets `crm360.marts.customer_360`,
 `crm360.marts.customer_segments` and `crm360.marts.customer_personalization`. A failed stage
@@ -109,6 +110,11 @@ with DAG(
 
     with TaskGroup("ingest", prefix_group_id=False, tooltip="Salesforce changes and channel files landed") as ingest:
 
+        # first: a forgotten person's hashes are on the suppression list before anything is landed
+        @task(pool=WAREHOUSE_POOL, retries=0, execution_timeout=timeout("privacy_requests"))
+        def privacy_requests() -> dict:
+            return _run("privacy_requests")
+
         @task(pool=WAREHOUSE_POOL, execution_timeout=timeout("extract_salesforce"))
         def extract_salesforce() -> dict:
             return _run("extract_salesforce")
@@ -117,7 +123,7 @@ with DAG(
         def land_channels() -> dict:
             return _run("land_channels")
 
-        extract_salesforce() >> land_channels()
+        privacy_requests() >> extract_salesforce() >> land_channels()
 
     with TaskGroup("build", prefix_group_id=False, tooltip="raw gate, then the dbt build of the marts") as build:
 

@@ -24,7 +24,8 @@ from crm360.settings import Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
 
-STAGES = ("extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build", "publish_quality_gate",
+STAGES = ("privacy_requests", "extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build",
+          "publish_quality_gate",
           "push_to_salesforce", "run_summary")
 
 

@@ -26,7 +26,8 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
 
 
 # the DAG's stages in run order (time per stage is shown in this order)
-STAGE_ORDER = ("extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build", "publish_quality_gate",
+STAGE_ORDER = ("privacy_requests", "extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build",
+               "publish_quality_gate",
                "push_to_salesforce")
 LIFT_COLUMNS = ("segment_name", "campaign_name", "members", "holdouts", "member_response_rate",
                 "member_conversion_rate", "holdout_conversion_rate", "conversion_lift", "lift_ci_low", "lift_ci_high")

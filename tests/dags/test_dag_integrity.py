@@ -38,7 +38,7 @@ def test_dag_defaults(dagbag):
 
 def test_nightly_stage_order_and_pool(dagbag):
     dag = dagbag.dags["crm360_nightly"]
-    order = ["extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build",
+    order = ["privacy_requests", "extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build",
              "publish_quality_gate", "push_to_salesforce", "run_summary"]
     for upstream, downstream in itertools.pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
@@ -48,7 +48,8 @@ def test_nightly_stage_order_and_pool(dagbag):
 
 def test_nightly_task_groups_keep_the_stage_ids(dagbag):
     dag = dagbag.dags["crm360_nightly"]
-    groups = {"ingest": ["extract_salesforce", "land_channels"], "build": ["raw_quality_gate", "dbt_build"],
+    groups = {"ingest": ["privacy_requests", "extract_salesforce", "land_channels"],
+              "build": ["raw_quality_gate", "dbt_build"],
               "activate": ["publish_quality_gate", "push_to_salesforce"], "report": ["run_summary"]}
     assert sorted(t.task_id for t in dag.tasks) == sorted(t for ids in groups.values() for t in ids)
     for group_id, task_ids in groups.items():

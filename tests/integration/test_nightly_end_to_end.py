@@ -21,7 +21,8 @@ from tests.integration.conftest import DAYS, NightlyRuns
 
 pytestmark = pytest.mark.integration
 
-STAGES = ["extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build", "publish_quality_gate",
+STAGES = ["privacy_requests", "extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build",
+          "publish_quality_gate",
           "push_to_salesforce", "run_summary"]
 
 
