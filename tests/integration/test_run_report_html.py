@@ -19,14 +19,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crm360.report import STAGE_ORDER as STAGES
 from tests.conftest import require
 from tests.integration.conftest import DAYS, NightlyRuns
 from tests.report_page import Page, marks, number, read_page
 
 pytestmark = pytest.mark.integration
 
-STAGES = ("extract_salesforce", "land_channels", "raw_quality_gate", "dbt_build", "publish_quality_gate",
-          "push_to_salesforce")
 
 
 def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
