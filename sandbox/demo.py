@@ -215,7 +215,8 @@ def _print_summary(paths: localrun.LocalPaths, ds: str, state: str, tasks: dict[
     console.print(f"warehouse: {paths.warehouse} (tables marts.customer_360, marts.customer_personalization, "
                   "marts.customer_segments, marts.segment_summary, publish.contact_attributes, crm360_ops.*)")
     console.print("look around: .venv/bin/crm360 report · .venv/bin/crm360 partitions")
-    console.print(f"landing zone: {paths.landing} · reports: {paths.reports / 'latest.md'} · Airflow log: {log_file}")
+    console.print(f"landing zone: {paths.landing} · reports: {paths.reports / 'latest.md'} and, with charts, "
+                  f"{paths.reports / 'latest.html'} · Airflow log: {log_file}")
     console.print(f"finished in {seconds:.0f}s")
 
 
