@@ -2,16 +2,8 @@
 -- and flagged (a member crm360 removed was still sent the campaign: lift counts it).
 with
 
-source as (
-    select * from {{ source('salesforce', 'campaignmember') }}
-    where ds <= {{ run_date() }}
-),
-
 versions as (
-    select
-        *,
-        row_number() over (partition by id order by systemmodstamp desc, ds desc) as version_rank
-    from source
+    {{ salesforce_newest_versions('campaignmember') }}
 ),
 
 renamed as (
@@ -34,7 +26,6 @@ renamed as (
         systemmodstamp as system_modstamp_at,
         ds as landed_date
     from versions
-    where version_rank = 1
 )
 
 select * from renamed

@@ -1,16 +1,8 @@
 -- Each Salesforce Campaign as of the run date: its newest landed version, deleted ones flagged.
 with
 
-source as (
-    select * from {{ source('salesforce', 'campaign') }}
-    where ds <= {{ run_date() }}
-),
-
 versions as (
-    select
-        *,
-        row_number() over (partition by id order by systemmodstamp desc, ds desc) as version_rank
-    from source
+    {{ salesforce_newest_versions('campaign') }}
 ),
 
 renamed as (
@@ -29,7 +21,6 @@ renamed as (
         systemmodstamp as system_modstamp_at,
         ds as landed_date
     from versions
-    where version_rank = 1
 )
 
 select * from renamed

@@ -1,16 +1,8 @@
 -- The state of each Salesforce Contact as of the run date: its newest landed version.
 with
 
-source as (
-    select * from {{ source('salesforce', 'contact') }}
-    where ds <= {{ run_date() }}
-),
-
 versions as (
-    select
-        *,
-        row_number() over (partition by id order by systemmodstamp desc, ds desc) as version_rank
-    from source
+    {{ salesforce_newest_versions('contact') }}
 ),
 
 renamed as (
@@ -46,7 +38,6 @@ renamed as (
         -- Salesforce reaches the warehouse without a code change (null on versions landed before it)
         {{ custom_fields(source('salesforce', 'contact')) }}
     from versions
-    where version_rank = 1
 )
 
 select * from renamed

@@ -1,16 +1,8 @@
 -- Each Salesforce Opportunity as of the run date: its newest landed version, deleted ones flagged.
 with
 
-source as (
-    select * from {{ source('salesforce', 'opportunity') }}
-    where ds <= {{ run_date() }}
-),
-
 versions as (
-    select
-        *,
-        row_number() over (partition by id order by systemmodstamp desc, ds desc) as version_rank
-    from source
+    {{ salesforce_newest_versions('opportunity') }}
 ),
 
 renamed as (
@@ -37,7 +29,6 @@ renamed as (
         systemmodstamp as system_modstamp_at,
         ds as landed_date
     from versions
-    where version_rank = 1
 )
 
 select * from renamed

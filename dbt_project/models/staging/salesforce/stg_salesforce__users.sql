@@ -2,16 +2,8 @@
 -- whom crm360 names as each customer's contact person.
 with
 
-source as (
-    select * from {{ source('salesforce', 'user') }}
-    where ds <= {{ run_date() }}
-),
-
 versions as (
-    select
-        *,
-        row_number() over (partition by id order by systemmodstamp desc, ds desc) as version_rank
-    from source
+    {{ salesforce_newest_versions('user') }}
 ),
 
 renamed as (
@@ -31,7 +23,6 @@ renamed as (
         systemmodstamp as system_modstamp_at,
         ds as landed_date
     from versions
-    where version_rank = 1
 )
 
 select * from renamed
