@@ -2,7 +2,9 @@
 
 A request names a person by one identifier (an email, a `customer_id`, or a Salesforce Contact/Lead
 Id). It is written to `crm360_ops.privacy_requests` (by `crm360 privacy forget`, or by any system
-that can insert a row) and handled by `process_requests`, which the nightly run calls first:
+that can insert a row: `insert into crm360_ops.privacy_requests (identifier_type, identifier,
+requested_by) values ('email', 'a@b.com', 'ticket-7')` is enough; the id and the hash are filled in)
+and handled by `process_requests`, which the nightly run calls first:
 
 1. **resolve**: the person's records and identifiers, from the identity graph
    (`intermediate.int_customers_stitched`, `int_identity_identifiers`: only identifiers that may
@@ -26,7 +28,8 @@ that can insert a row) and handled by `process_requests`, which the nightly run 
 Each completed step is a row of `crm360_ops.privacy_audit` (request id, hashed identifier, step,
 counts; no personal data). When the request is done its identifier is erased from the request row.
 A request whose Salesforce step fails stays `failed` and is retried by the next run; its
-suppression already applies. Every step is idempotent.
+suppression already applies. A row whose identifier is not a valid one of its type becomes
+`invalid`, with the reason in `error`, and is not retried. Every step is idempotent.
 """
 
 from __future__ import annotations
@@ -71,13 +74,14 @@ GONE_ERRORS = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERE
 DDL = f"""
 create schema if not exists {OPS_SCHEMA};
 create table if not exists {OPS_SCHEMA}.privacy_requests (
-    request_id varchar primary key,
+    request_id varchar primary key default ('prv_' || left(replace(uuid()::varchar, '-', ''), 16)),
     identifier_type varchar not null,  -- email | customer_id | salesforce_id
     identifier varchar,                -- erased (null) once the request is done
-    identifier_hash varchar not null,  -- salted sha256 of the normalized identifier
+    identifier_hash varchar,           -- salted sha256 of the normalized identifier (filled in when
+                                       -- a row is inserted without it)
     requested_by varchar,
     requested_at timestamptz not null default now(),
-    status varchar not null default 'pending', -- pending | done | failed
+    status varchar not null default 'pending', -- pending | done | failed | invalid
     attempts integer not null default 0,
     error varchar,                     -- why the last attempt failed (no personal data)
     processed_at timestamptz
@@ -109,6 +113,33 @@ class PrivacyStepFailed(RuntimeError):
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    # warehouses created before requests could be inserted by plain SQL
+    columns = dict(con.execute("select column_name, is_nullable from information_schema.columns "
+                               f"where table_schema = '{OPS_SCHEMA}' and table_name = 'privacy_requests'").fetchall())
+    if columns.get("identifier_hash") == "NO":
+        con.execute(f"alter table {OPS_SCHEMA}.privacy_requests alter column identifier_hash drop not null")
+        con.execute(f"alter table {OPS_SCHEMA}.privacy_requests alter column request_id set default "
+                    "('prv_' || left(replace(uuid()::varchar, '-', ''), 16))")
+
+
+def _hash_inserted_requests(con: duckdb.DuckDBPyConnection, salt: str) -> int:
+    """Requests another system inserted with only a type and an identifier: hash them, audit
+    `requested`, and mark those that name nobody `invalid` (with the reason) so they are not retried."""
+    rows = con.execute(f"select request_id, identifier_type, identifier from {OPS_SCHEMA}.privacy_requests "
+                       "where identifier_hash is null and status = 'pending'").fetchall()
+    for request_id, kind, identifier in rows:
+        hashed = identifier_hash(_hash_kind(kind), identifier, salt) if kind in REQUEST_KINDS else None
+        if hashed is None:
+            reason = (f"identifier_type must be one of {', '.join(REQUEST_KINDS)}" if kind not in REQUEST_KINDS
+                      else f"the identifier is empty or not a valid {kind}")
+            con.execute(f"update {OPS_SCHEMA}.privacy_requests set status = 'invalid', identifier = null, "
+                        "error = ? where request_id = ?", [f"{reason}; insert a corrected request", request_id])
+            log.error("privacy request %s is invalid (%s): not processed", request_id, reason)
+            continue
+        con.execute(f"update {OPS_SCHEMA}.privacy_requests set identifier_hash = ?, identifier = ? "
+                    "where request_id = ?", [hashed, identifier.strip(), request_id])
+        _audit(con, request_id, hashed, "requested", None, {})
+    return len(rows)
 
 
 # ----------------------------------------------------------------------------- hashing
@@ -146,7 +177,7 @@ def load_salt() -> str:
     conn_id = os.environ.get(SALT_CONN_ENV)
     if not conn_id:
         return ""
-    from airflow.hooks.base import BaseHook
+    from airflow.sdk import BaseHook
 
     return BaseHook.get_connection(conn_id).password or ""
 
@@ -763,6 +794,7 @@ def process_requests(window: RunWindow, settings: Settings, session: SalesforceS
     summary: dict[str, Any] = {"requests": {}, "done": 0, "failed": 0}
     with warehouse.connect(settings.warehouse_path) as con:
         ensure_tables(con)
+        _hash_inserted_requests(con, salt)
         pending = con.execute(
             f"select request_id, identifier_type, identifier, identifier_hash from {OPS_SCHEMA}.privacy_requests "
             "where status in ('pending', 'failed') and identifier is not null order by requested_at").fetchall()

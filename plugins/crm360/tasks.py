@@ -165,9 +165,11 @@ def land_channels(window: RunWindow, settings: Settings) -> dict[str, Any]:
                         [source, window.ds_str])
             for f in landed.file_stats:
                 con.execute(
-                    f"insert into {warehouse.OPS_SCHEMA}.channel_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                    f"insert into {warehouse.OPS_SCHEMA}.channel_files (source, file, ds, sha256, bytes, "
+                    "records_read, records_landed, records_quarantined, records_suppressed, run_id, landed_at) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                     [source, f.file, window.ds_str, f.sha256, f.bytes, f.read, f.landed, f.quarantined,
-                     window.run_id])
+                     f.suppressed, window.run_id])
             metrics[f"{source}.quarantined"] = landed.quarantined
             if not landed.files:
                 log.warning("channel %s: no export files arrived for %s in %s", source, window.ds_str,

@@ -53,11 +53,12 @@ create table if not exists {OPS_SCHEMA}.channel_files (
     ds date not null,
     sha256 varchar not null,
     bytes bigint not null,
-    records_read bigint not null,     -- = records_landed + records_quarantined
+    records_read bigint not null,     -- = records_landed + records_quarantined + records_suppressed
     records_landed bigint not null,
     records_quarantined bigint not null,
     run_id varchar not null,
     landed_at timestamptz not null,
+    records_suppressed bigint default 0, -- of forgotten people (crm360.privacy), dropped
     primary key (source, file)
 );
 create table if not exists {OPS_SCHEMA}.stage_metrics (
@@ -213,6 +214,9 @@ create table if not exists {OPS_SCHEMA}.campaign_sync_summary (
 def ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
     _migrate_sync_tables(con)
     con.execute(OPS_DDL)
+    # columns added after a table was first created (DuckDB appends them: insert by name)
+    con.execute(f"alter table {OPS_SCHEMA}.channel_files add column if not exists records_suppressed bigint "
+                "default 0")
 
 
 def _migrate_sync_tables(con: duckdb.DuckDBPyConnection) -> None:

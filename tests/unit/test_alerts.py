@@ -113,7 +113,8 @@ def test_freshness_config(monkeypatch):
 
 
 def _files(con, source, ds, landed):
-    con.execute(f"insert into {warehouse.OPS_SCHEMA}.channel_files values (?, ?, ?, 'h', 1, ?, ?, 0, 'r', now())",
+    con.execute(f"insert into {warehouse.OPS_SCHEMA}.channel_files (source, file, ds, sha256, bytes, records_read, "
+                "records_landed, records_quarantined, run_id, landed_at) values (?, ?, ?, 'h', 1, ?, ?, 0, 'r', now())",
                 [source, f"{source}/{ds}/x.ndjson", ds, landed, landed])
 
 

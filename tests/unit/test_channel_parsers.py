@@ -138,3 +138,20 @@ def test_exports_are_read_from_an_object_store_uri_and_quarantine_is_queryable(t
                        "from crm360_ops.quarantined_rows").fetchall()
     con.close()
     assert rows == [("sendgrid", "events", "2026-11-20", "sendgrid/2026-11-20/events.ndjson.gz", 5, "<json>")]
+
+
+def test_quarantine_reasons_redact_emails_and_phones_and_the_raw_line_is_kept(tmp_path):
+    inbox, landing = tmp_path / "inbox", tmp_path / "landing"
+    day = inbox / "segment" / "2026-11-20"
+    day.mkdir(parents=True)
+    # a message id sent as an object: the parser's message quotes the value, which names the person
+    bad = {"type": "identify", "anonymousId": "a1", "timestamp": "2026-11-20T10:00:00Z",
+           "messageId": {"user": "Ada.Lovelace@example.com", "phone": "+44 20 7946 0018"}}
+    (day / "events.ndjson").write_text(json.dumps(bad) + "\n")
+    result = land_source(inbox, landing, "segment", "2026-11-20")
+    assert result.quarantined == 1
+    (kept,) = pq.read_table(landing / "_quarantine" / "segment" / "events" / "ds=2026-11-20").to_pylist()
+    assert kept["field"] == "messageId" and "expected a string" in kept["reason"]
+    assert "lovelace" not in kept["reason"].lower() and "7946" not in kept["reason"]
+    assert "<email>" in kept["reason"] and "<phone>" in kept["reason"]
+    assert "Ada.Lovelace@example.com" in kept["raw"]  # the record itself is kept to be fixed and replayed

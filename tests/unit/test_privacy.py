@@ -184,3 +184,36 @@ def test_requests_hold_the_identifier_only_until_done_and_the_audit_never(tmp_pa
         privacy.record_request(con, "email", "nobody", salt="")
     with pytest.raises(ValueError, match="names a person by"):
         privacy.record_request(con, "phone", "+1 415 555 0100", salt="")
+
+
+def test_the_salt_comes_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a real Airflow connection lookup (environment secrets backend), no mock
+    monkeypatch.delenv(privacy.SALT_ENV, raising=False)
+    monkeypatch.setenv(privacy.SALT_CONN_ENV, "crm360_privacy_salt")
+    monkeypatch.setenv("AIRFLOW_CONN_CRM360_PRIVACY_SALT", json.dumps({"conn_type": "generic", "password": "pepper"}))
+    assert privacy.load_salt() == "pepper"
+    monkeypatch.setenv("AIRFLOW_CONN_CRM360_PRIVACY_SALT", json.dumps({"conn_type": "generic", "password": "rotated"}))
+    assert privacy.load_salt() == "rotated"  # read when needed, never cached
+
+
+def test_a_request_inserted_by_plain_sql_is_hashed_and_a_bad_one_is_rejected_with_a_reason() -> None:
+    con = duckdb.connect()
+    # a warehouse made before requests could be inserted without a hash
+    con.execute("create schema crm360_ops")
+    con.execute("create table crm360_ops.privacy_requests (request_id varchar primary key, identifier_type varchar "
+                "not null, identifier varchar, identifier_hash varchar not null, requested_by varchar, requested_at "
+                "timestamptz not null default now(), status varchar not null default 'pending', attempts integer not "
+                "null default 0, error varchar, processed_at timestamptz)")
+    privacy.ensure_tables(con)
+    con.execute("insert into crm360_ops.privacy_requests (identifier_type, identifier, requested_by) values "
+                "('email', ' Ada@Example.com ', 'dpo'), ('email', 'not an email', 'dpo'), ('phone', '0207', 'dpo')")
+    assert privacy._hash_inserted_requests(con, "salt") == 3
+    rows = con.execute("select request_id, identifier_type, identifier, identifier_hash, status, error "
+                       "from crm360_ops.privacy_requests order by identifier_type, status desc").fetchall()
+    (ok_id, _, identifier, hashed, status, _), bad_email, bad_kind = rows
+    assert ok_id.startswith("prv_") and (identifier, status) == ("Ada@Example.com", "pending")
+    assert hashed == privacy.identifier_hash("email", "ada@example.com", "salt")
+    assert bad_email[2:5] == (None, None, "invalid") and "not a valid email" in bad_email[5]
+    assert bad_kind[4] == "invalid" and "identifier_type must be one of" in bad_kind[5]
+    steps = con.execute("select request_id, step from crm360_ops.privacy_audit").fetchall()
+    assert steps == [(ok_id, "requested")]
