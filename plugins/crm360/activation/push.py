@@ -126,9 +126,6 @@ class PushResult:
     created: int = 0
     # (sobject, record_id) -> values Salesforce acknowledged in this run (what the read-back checks)
     acknowledged: dict[tuple[str, str], dict[str, str | None]] = field(default_factory=dict)
-    # sobject -> the object's newest SystemModstamp before this run wrote to it (org time, SOQL literal):
-    # every record the run writes is stamped at or after it, so the Bulk read-back reads only those
-    modified_since: dict[str, str] = field(default_factory=dict)
 
 
 def canonical_sql(expression: str, fmap: FieldMap) -> str:
@@ -407,11 +404,6 @@ def execute_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, pla
         else:
             records = [{"Id": c.record_id, **c.values} for c in changes]
         method = choose_method(len(records), options.bulk_threshold)
-        if method == "bulk" and sobject not in result.modified_since:
-            newest = _newest_modstamp(session, sobject, options)
-            result.api_calls += 1
-            if newest:
-                result.modified_since[sobject] = newest
         result.methods[sobject] = method
         result.method = method if not result.method or result.method == method else "mixed"
         written = write_records(session, sobject, "insert" if operation == "create" else "update", records, options,
@@ -419,25 +411,6 @@ def execute_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, pla
                                     con, [changes[i] for i in idx], outs, run_id, ds, result))
         result.api_calls += written.api_calls
     return result
-
-
-def _newest_modstamp(session: SalesforceSession, sobject: str, options: WriteOptions) -> str | None:
-    """The object's newest SystemModstamp (org time, to the second, as a SOQL literal), or None when
-    it has no records. Read from the org, so the machine's clock never matters."""
-    from crm360.salesforce.client import with_retries
-
-    def newest(sf: Salesforce) -> list[dict[str, Any]]:
-        soql = f"SELECT SystemModstamp FROM {sobject} ORDER BY SystemModstamp DESC LIMIT 1"
-        return sf.query(soql)["records"]
-
-    rows = with_retries(session, f"newest {sobject} SystemModstamp", newest, attempts=options.attempts,
-                        wait_seconds=options.retry_wait_seconds, error_type=WriteFailed)
-    if not rows or not rows[0].get("SystemModstamp"):
-        return None
-    from datetime import UTC, datetime
-
-    stamp = datetime.fromisoformat(rows[0]["SystemModstamp"].replace("+0000", "+00:00").replace("Z", "+00:00"))
-    return stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _store_outcomes(con: duckdb.DuckDBPyConnection, changes: list[Change], outcomes: list[RecordOutcome],
@@ -561,8 +534,7 @@ def verify_push(session: SalesforceSession, con: duckdb.DuckDBPyConnection, plan
     external = next((f.field for f in mapping.fields if f.external_id), None)
     for sobject, records in sorted(by_object.items()):
         names = sorted({k for v in records.values() for k in v})
-        found = _read_back(session, sobject, sorted(records), names, options, result, external,
-                           result.modified_since.get(sobject))
+        found = _read_back(session, sobject, sorted(records), names, options, result, external)
         for record_id, values in records.items():
             got = found.get(record_id)
             for name, value in values.items():
@@ -596,12 +568,9 @@ def _canonical_python(value: Any, fmap: FieldMap) -> str | None:
 
 
 def _read_back(session: SalesforceSession, sobject: str, ids: list[str], names: list[str], options: WriteOptions,
-               result: PushResult, external: str | None, modified_since: str | None = None
-               ) -> dict[str, dict[str, Any]]:
-    """Current values of `names` for `ids`: when there are many, a Bulk API 2.0 query of the records
-    crm360 manages that were modified since `modified_since` (the object's newest SystemModstamp
-    before the run wrote: what it wrote and little else, not every managed record); REST queries by
-    Id when there are few."""
+               result: PushResult, external: str | None) -> dict[str, dict[str, Any]]:
+    """Current values of `names` for `ids`: a Bulk API 2.0 query of the records crm360 manages when
+    there are many, REST queries by Id when there are few."""
     from crm360.salesforce.client import with_retries
 
     columns = ", ".join(["Id", *names])
@@ -614,9 +583,7 @@ def _read_back(session: SalesforceSession, sobject: str, ids: list[str], names: 
         def bulk(sf: Salesforce) -> None:
             found.clear()
             # the records crm360 manages carry its external id; without one, the whole object
-            where = ([f"{external} != null"] if external else []) + (
-                [f"SystemModstamp >= {modified_since}"] if modified_since else [])
-            query = f"SELECT {columns} FROM {sobject}" + (f" WHERE {' AND '.join(where)}" if where else "")
+            query = f"SELECT {columns} FROM {sobject}" + (f" WHERE {external} != null" if external else "")
             for page in getattr(sf.bulk2, sobject).query(query, max_records=50_000, wait=options.bulk_wait_seconds):
                 result.api_calls += 1
                 for row in csv.DictReader(io.StringIO(page)):
